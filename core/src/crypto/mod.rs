@@ -1,0 +1,9 @@
+//! Cryptography of the device and the server: one module per primitive.
+//!
+//! Every primitive comes from a well-kept crate; these modules only fix the
+//! parameters, the encodings and the error types Kaksik uses.
+
+pub mod cosign;
+pub mod oprf;
+pub mod secret;
+pub mod vault;

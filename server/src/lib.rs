@@ -1,0 +1,10 @@
+//! kaksik-server: the co-signing service.
+//!
+//! It will own the device API (registration, DKG rounds, OPRF unlock with
+//! attempt counting, signing and refresh rounds, the transaction inbox), the
+//! RP API v3 (notification and device-link sessions, session status,
+//! problem+json errors), the CA, and one `Store` trait with SQLite and
+//! PostgreSQL implementations. The server-side halves of the protocol come
+//! from `kaksik_core::crypto`, so both ends run the same code.
+
+
