@@ -1,3 +1,73 @@
 //! `kaksik`: one binary for the server, the device simulator, the RP client
 //! and the operator.
-fn main() {}
+//!
+//! This file owns the top-level command tree and the process contract:
+//! output on stdout, one `error: …` line on stderr, exit status 0 (ok), 2
+//! (usage or input error) or 1 (anything else). Each subcommand lives in
+//! its own module and returns its output or a [`CliError`].
+
+mod cli_error;
+mod rp_tools;
+mod usage;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::cli_error::CliError;
+
+/// Kaksik: an open Smart-ID-style authenticator.
+#[derive(Debug, Parser)]
+// Without a subcommand clap would print the whole help to stderr; we want
+// the usual one-line error, which names the valid subcommands.
+#[command(name = "kaksik", version, about, arg_required_else_help = false)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The top-level subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Relying-party tools: verification codes, device links, ACSP_V2.
+    Rp(rp_tools::RpArgs),
+}
+
+impl Command {
+    /// Runs the subcommand and returns what to print on stdout.
+    fn run(self) -> Result<String, CliError> {
+        match self {
+            Self::Rp(args) => args.run(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage::report(&err),
+    };
+    match cli.command.run() {
+        Ok(output) => {
+            // A closed stdout (`kaksik … | head -0`) is a failure, not a
+            // panic: `print!` would panic.
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(output.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&CliError::Output(e)),
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints `error: …` as one line on stderr and returns the error's status.
+fn fail(err: &CliError) -> ExitCode {
+    // Nothing sensible remains to do if stderr is gone too.
+    let _ = writeln!(std::io::stderr(), "error: {err}");
+    err.exit_code()
+}

@@ -6,5 +6,3 @@
 //! problem+json errors), the CA, and one `Store` trait with SQLite and
 //! PostgreSQL implementations. The server-side halves of the protocol come
 //! from `kaksik_core::crypto`, so both ends run the same code.
-
-

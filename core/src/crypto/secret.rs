@@ -104,14 +104,19 @@ mod tests {
         let bytes = SecretBytes::from_slice(b"1234");
         let key = Secret32::new([0x41; 32]);
         assert_eq!(format!("{bytes:?}"), "SecretBytes([REDACTED])");
-        assert!(!format!("{key:?}").contains("41"));
-        assert!(!format!("{key:?}").contains('A'));
+        assert_eq!(format!("{key:?}"), "Secret32([REDACTED])");
     }
 
     #[test]
     fn equality_compares_contents() {
-        assert_eq!(SecretBytes::from_slice(b"ab"), SecretBytes::from_slice(b"ab"));
-        assert_ne!(SecretBytes::from_slice(b"ab"), SecretBytes::from_slice(b"ac"));
+        assert_eq!(
+            SecretBytes::from_slice(b"ab"),
+            SecretBytes::from_slice(b"ab")
+        );
+        assert_ne!(
+            SecretBytes::from_slice(b"ab"),
+            SecretBytes::from_slice(b"ac")
+        );
         assert_ne!(Secret32::random(), Secret32::random());
     }
 }
