@@ -22,6 +22,9 @@ pub enum CliError {
         /// What is wrong with its value.
         reason: String,
     },
+    /// The command ran and failed (server refused, network, files).
+    #[error("{0}")]
+    Failed(String),
     /// The output could not be written.
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
@@ -32,7 +35,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Self::Input { .. } => USAGE_STATUS,
-            Self::Output(_) => FAILURE_STATUS,
+            Self::Output(_) | Self::Failed(_) => FAILURE_STATUS,
         })
     }
 }

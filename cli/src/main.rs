@@ -8,6 +8,7 @@
 
 mod cli_error;
 mod rp_tools;
+mod serve_cmd;
 mod usage;
 
 use std::io::Write as _;
@@ -30,6 +31,10 @@ struct Cli {
 /// The top-level subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the co-signing server.
+    Serve(serve_cmd::ServeArgs),
+    /// Operator commands: enrol, confirm, account, rp add.
+    Admin(serve_cmd::AdminArgs),
     /// Relying-party tools: verification codes, device links, ACSP_V2.
     Rp(rp_tools::RpArgs),
 }
@@ -38,6 +43,8 @@ impl Command {
     /// Runs the subcommand and returns what to print on stdout.
     fn run(self) -> Result<String, CliError> {
         match self {
+            Self::Serve(args) => args.run(),
+            Self::Admin(args) => args.run(),
             Self::Rp(args) => args.run(),
         }
     }

@@ -8,11 +8,21 @@
 //! - [`vc`]: verification codes, as Smart-ID computes them.
 //! - [`rp`]: the relying-party formats of RP API v3: ACSP_V2, device links
 //!   and their authCode, callback values, interactions.
+//! - [`store`]: the [`store::SecureStore`] trait the platform implements to
+//!   persist opaque blobs, and an atomic file store for the CLI and tests.
+//! - [`device_key`]: the [`device_key::DeviceKey`] trait the platform
+//!   keystore implements to sign device-API requests, a software key, and
+//!   the server's check of those signatures.
+//! - [`protocol`]: the device API shared with the server: signed request
+//!   headers ([`protocol::request_auth`]).
 //!
 //! The server links this crate too, so every rule has one implementation.
 
 pub mod crypto;
+pub mod device_key;
 pub mod pin;
+pub mod protocol;
 pub mod role;
 pub mod rp;
+pub mod store;
 pub mod vc;

@@ -6,3 +6,16 @@
 //! problem+json errors), the CA, and one `Store` trait with SQLite and
 //! PostgreSQL implementations. The server-side halves of the protocol come
 //! from `kaksik_core::crypto`, so both ends run the same code.
+
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod at_rest;
+pub mod ca;
+pub mod clock;
+pub mod config;
+pub mod device;
+pub mod lockout;
+pub mod state;
+pub mod store;
+pub mod tls;

@@ -3,6 +3,7 @@
 //! Every primitive comes from a well-kept crate; these modules only fix the
 //! parameters, the encodings and the error types Kaksik uses.
 
+pub mod channel;
 pub mod cosign;
 pub mod oprf;
 pub mod secret;

@@ -347,6 +347,17 @@ impl ServerRefreshPending {
         self.epoch
     }
 
+    /// The server's share of the new epoch without the device's
+    /// confirmation message, for when the device proves it holds the new
+    /// epoch otherwise: it signed with it (its confirmation was lost in a
+    /// crash). Keep the old share until that signature verifies.
+    pub fn into_share(self) -> ServerShare {
+        ServerShare(KeyShare {
+            epoch: self.epoch,
+            party: self.party,
+        })
+    }
+
     /// The device holds the new share: it replaces the server's old one.
     pub fn confirm(self, confirm: RefreshConfirm) -> Result<ServerShare, CosignError> {
         if confirm.run != self.run {
