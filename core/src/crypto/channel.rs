@@ -527,19 +527,11 @@ fn sec1_uncompressed(key: &PublicKey) -> Vec<u8> {
     key.to_sec1_point(false).as_bytes().to_vec()
 }
 
-/// `I2OSP(len(field), 2) ‖ field` for each field: the convention of
-/// [`crate::crypto::vault`]. Every other field is fixed and short, so a
-/// field too long can only be the caller's context.
+/// The shared framing (crate::crypto::framing), with this module's error.
 fn encode_fields(fields: &[&[u8]]) -> Result<Vec<u8>, ChannelError> {
-    let total = fields.iter().map(|field| 2 + field.len()).sum();
-    let mut out = Vec::with_capacity(total);
-    for field in fields {
-        let len = u16::try_from(field.len())
-            .map_err(|_| ChannelError::ContextTooLong { len: field.len() })?;
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(field);
-    }
-    Ok(out)
+    crate::crypto::framing::encode_fields(fields).map_err(
+        |crate::crypto::framing::FieldTooLong { len }| ChannelError::ContextTooLong { len },
+    )
 }
 
 #[cfg(test)]

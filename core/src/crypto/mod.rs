@@ -5,6 +5,7 @@
 
 pub mod channel;
 pub mod cosign;
+pub mod framing;
 pub mod oprf;
 pub mod secret;
 pub mod vault;

@@ -461,26 +461,6 @@ pub fn open(
     Ok(SecretBytes::new(std::mem::take(&mut *buffer)))
 }
 
-/// The one encoding of `‖` in this module: `I2OSP(len, 2) ‖ field` for
-/// each field, in order.
-///
-/// # Errors
-///
-/// [`VaultError::FieldTooLong`] for a field over [`MAX_FIELD_LEN`].
-fn encode_fields(fields: &[&[u8]]) -> Result<Vec<u8>, VaultError> {
-    // Exact capacity: the result may hold a PIN, and a reallocation would
-    // leave an unwiped copy.
-    let total = fields.iter().map(|field| 2 + field.len()).sum();
-    let mut out = Vec::with_capacity(total);
-    for field in fields {
-        let len = u16::try_from(field.len())
-            .map_err(|_| VaultError::FieldTooLong { len: field.len() })?;
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(field);
-    }
-    Ok(out)
-}
-
 /// Magic, version, role byte, epoch.
 fn header(role: KeyRole, epoch: u64) -> Vec<u8> {
     let mut header = Vec::with_capacity(HEADER_LEN);
@@ -533,6 +513,12 @@ fn proof_mac(key: &Secret32, evaluation_id: &[u8]) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new(&block);
     mac.update(evaluation_id);
     mac
+}
+
+/// The shared framing (crate::crypto::framing), with this module's error.
+fn encode_fields(fields: &[&[u8]]) -> Result<Vec<u8>, VaultError> {
+    crate::crypto::framing::encode_fields(fields)
+        .map_err(|crate::crypto::framing::FieldTooLong { len }| VaultError::FieldTooLong { len })
 }
 
 #[cfg(test)]

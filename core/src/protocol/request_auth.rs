@@ -573,18 +573,11 @@ fn decode_b64url(value: &str, max_chars: usize) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(value).ok()
 }
 
-/// `I2OSP(len(field), 2) ‖ field` for each field: the convention of
-/// [`crate::crypto::vault`].
+/// The shared framing (crate::crypto::framing), with this module's error.
 fn encode_fields(fields: &[&[u8]]) -> Result<Vec<u8>, RequestAuthError> {
-    let total = fields.iter().map(|field| 2 + field.len()).sum();
-    let mut out = Vec::with_capacity(total);
-    for field in fields {
-        let len = u16::try_from(field.len())
-            .map_err(|_| RequestAuthError::FieldTooLong { len: field.len() })?;
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(field);
-    }
-    Ok(out)
+    crate::crypto::framing::encode_fields(fields).map_err(
+        |crate::crypto::framing::FieldTooLong { len }| RequestAuthError::FieldTooLong { len },
+    )
 }
 
 #[cfg(test)]
