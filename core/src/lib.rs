@@ -15,9 +15,13 @@
 //!   the server's check of those signatures.
 //! - [`protocol`]: the device API shared with the server: signed request
 //!   headers ([`protocol::request_auth`]).
+//! - [`client`]: the async device client, [`client::Authenticator`]:
+//!   registration, the transaction inbox, approval with the PIN, over
+//!   HTTPS with the server's key pinned.
 //!
 //! The server links this crate too, so every rule has one implementation.
 
+pub mod client;
 pub mod crypto;
 pub mod device_key;
 pub mod pin;

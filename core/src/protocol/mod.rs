@@ -2,6 +2,7 @@
 //! each other, shared by both sides so each rule has one implementation.
 //!
 //! - [`api`]: paths and JSON bodies of every endpoint, and the flows.
+//! - [`lockout`]: the PIN attempt thresholds (3 → 3 h, 6 → 24 h, 9 → gone).
 //! - [`request_auth`]: how every device request is signed with the device
 //!   key, and how the server checks it.
 //!
@@ -14,4 +15,5 @@
 //! no state.
 
 pub mod api;
+pub mod lockout;
 pub mod request_auth;

@@ -334,6 +334,16 @@ async fn start(
             ("SIGNATURE", KeyRole::Sign, vc::digest_code(&challenge))
         }
     };
+    let usable = tx
+        .key(&account, role)
+        .await?
+        .is_some_and(|key| key.state == "ACTIVE");
+    if !usable {
+        return Err(Problem::not_found(format!(
+            "the person's {} key is disabled; they must register again",
+            role
+        )));
+    }
     let mut random = [0u8; 18];
     rand::fill(&mut random);
     let request = SessionRequest {

@@ -305,8 +305,13 @@ pub async fn dkg_step(
         .key(&registration.document_number, role)
         .await?
         .ok_or_else(|| DeviceError::not_found("key"))?;
-    if key.share.is_some() {
-        return Err(DeviceError::conflict("this key's DKG is already complete"));
+    // A DKG may be redone until the key's PIN is set up: the device seals
+    // its share only after DKG step 3, so a crash in between must not
+    // strand the registration.
+    if key.unlock_proof_key.is_some() {
+        return Err(DeviceError::conflict(
+            "this key's DKG and PIN setup are complete",
+        ));
     }
     let run = run_id(match role {
         KeyRole::Auth => &registration.dkg_run_auth,

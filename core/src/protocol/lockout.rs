@@ -1,5 +1,7 @@
 //! PIN attempt counting and lockout (PROTOCOL.md §3), as pure functions of
-//! a key's counters and the time, so the rule is tested on its own.
+//! a key's counters and the time: the server enforces them, the phone uses
+//! them to tell the person how many attempts are left, and both read the
+//! same thresholds from here.
 //!
 //! `failed_attempts` counts evaluations the device has not proven right.
 //! It is incremented, durably, before an evaluation is returned, and reset
@@ -38,15 +40,14 @@ pub enum Gate {
 /// Decides whether a key with `failed_attempts` unproven attempts, the
 /// last at `last_failed_at`, may be evaluated at `now`.
 pub fn gate(failed_attempts: u32, last_failed_at: Option<i64>, now: i64) -> Gate {
-    if failed_attempts >= DISABLE_AT {
-        return Gate::Disable;
-    }
-    let lock = if failed_attempts >= SECOND_LOCK_AT {
-        SECOND_LOCK_SECONDS
-    } else if failed_attempts >= FIRST_LOCK_AT {
-        FIRST_LOCK_SECONDS
-    } else {
-        return Gate::Open;
+    // A lock starts at the attempt that reaches a threshold and runs from
+    // that attempt's time; the attempts after it (4th, 5th, 7th, 8th) need
+    // no wait once it is over.
+    let lock = match failed_attempts {
+        n if n >= DISABLE_AT => return Gate::Disable,
+        SECOND_LOCK_AT => SECOND_LOCK_SECONDS,
+        FIRST_LOCK_AT => FIRST_LOCK_SECONDS,
+        _ => return Gate::Open,
     };
     match last_failed_at {
         Some(at) if now < at.saturating_add(lock) => Gate::Locked {
@@ -83,6 +84,13 @@ mod tests {
             }
         );
         assert_eq!(gate(3, Some(100), 100 + 3 * 3600), Gate::Open);
+    }
+
+    #[test]
+    fn the_fourth_and_fifth_attempts_need_no_wait_after_the_lock() {
+        assert_eq!(gate(4, Some(100), 101), Gate::Open);
+        assert_eq!(gate(5, Some(100), 101), Gate::Open);
+        assert_eq!(gate(7, Some(100), 101), Gate::Open);
     }
 
     #[test]
