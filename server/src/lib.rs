@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod device;
 pub use kaksik_core::protocol::lockout;
+pub mod crash_point;
 pub mod rp_client;
 pub mod state;
 pub mod store;

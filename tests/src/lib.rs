@@ -101,6 +101,11 @@ impl Harness {
         self.clock.now()
     }
 
+    /// A plain HTTPS client that trusts exactly this server's pinned key.
+    pub fn https(&self) -> reqwest::Client {
+        pinned_https(&self.running.spki_pin)
+    }
+
     /// The demo relying party, talking to this server over HTTPS.
     pub fn rp(&self) -> RpClient {
         RpClient::new(
@@ -184,6 +189,15 @@ impl Device {
         }
         panic!("no transaction arrived");
     }
+}
+
+/// A plain HTTPS client that trusts exactly the server pinned by `pin`.
+pub fn pinned_https(pin: &str) -> reqwest::Client {
+    let pin = kaksik_core::client::SpkiPin::parse(pin).unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(kaksik_core::client::pinned_tls_config(pin).unwrap())
+        .build()
+        .unwrap()
 }
 
 /// Copies every file of `from` into a fresh directory: a cloned phone.

@@ -246,15 +246,7 @@ async fn three_wrong(h: &Harness, device: &Device) -> Vec<Result<(), ClientError
 
 async fn crl_text(h: &Harness) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::builder()
-        .use_preconfigured_tls(
-            kaksik_core::client::pinned_tls_config(
-                kaksik_core::client::SpkiPin::parse(&h.running.spki_pin).unwrap(),
-            )
-            .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let http = h.https();
     let crl = http
         .get(format!("{}/ca/crl", h.running.url))
         .send()

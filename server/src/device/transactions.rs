@@ -735,6 +735,7 @@ pub async fn sign_finish(
         None
     };
     tx.commit().await?;
+    crate::crash_point::reached(crate::crash_point::AFTER_SIGN_STEP_2);
     server.notify();
     Ok(SignDone {
         signature: B64(der),
@@ -801,6 +802,7 @@ pub async fn refresh(
             tx.swap_protocol_state(&rid, Some(stored.version), None, now)
                 .await?;
             tx.commit().await?;
+            crate::crash_point::reached(crate::crash_point::AFTER_REFRESH_STEP_2);
             Ok(CosignStep {
                 message: B64(response.to_bytes()?.expose().to_vec()),
             })
