@@ -152,15 +152,7 @@ async fn usable_key(tx: &mut dyn Tx, session: &Session) -> Result<AccountKey, De
 }
 
 fn kind_of(session: &Session) -> Result<TransactionKind, DeviceError> {
-    match session.kind.as_str() {
-        "AUTHENTICATION" => Ok(TransactionKind::Authentication),
-        "SIGNATURE" => Ok(TransactionKind::Signature),
-        "PIN_VERIFICATION" => Ok(TransactionKind::PinVerification),
-        _ => Err(DeviceError::new(
-            ErrorCode::ServerError,
-            "unknown session kind",
-        )),
-    }
+    kind_of_str(&session.kind)
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(json: &str) -> Result<T, DeviceError> {
@@ -289,16 +281,9 @@ pub async fn unlock(
     let account = caller(tx.as_mut(), device_id).await?;
     let mut session = running_session(tx.as_mut(), &account, id, now).await?;
     let mut key = usable_key(tx.as_mut(), &session).await?;
-    match lockout::gate(attempts(&key), key.last_failed_at, now) {
+    match apply_gate(tx.as_mut(), &mut session, &mut key, now).await? {
+        Gate::Open => {}
         Gate::Disable => {
-            keys::disable_key(
-                tx.as_mut(),
-                &mut key,
-                now,
-                "DOCUMENT_UNUSABLE",
-                "nine wrong PINs",
-            )
-            .await?;
             tx.commit().await?;
             server.notify();
             return Err(DeviceError::new(
@@ -307,16 +292,12 @@ pub async fn unlock(
             ));
         }
         Gate::Locked { until } => {
-            session.state = "COMPLETE".into();
-            session.end_result = Some("DOCUMENT_UNUSABLE".into());
-            tx.update_session(&session).await?;
             tx.commit().await?;
             server.notify();
             let mut error = DeviceError::new(ErrorCode::Locked, "too many wrong PINs");
             error.locked_until = Some(until);
             return Err(error);
         }
-        Gate::Open => {}
     }
     key.failed_attempts += 1;
     key.last_failed_at = Some(now);
@@ -332,6 +313,38 @@ pub async fn unlock(
         evaluation_id: B64(evaluation_id),
         failed_attempts: attempts(&key),
     })
+}
+
+/// Applies the lockout rule to `key` inside the caller's transaction: at
+/// nine unproven attempts the key is disabled (certificate revoked); while
+/// a time lock runs, the session ends with `DOCUMENT_UNUSABLE`
+/// (PROTOCOL.md §3). Returns what the rule said.
+async fn apply_gate(
+    tx: &mut dyn Tx,
+    session: &mut Session,
+    key: &mut AccountKey,
+    now: i64,
+) -> Result<Gate, DeviceError> {
+    let gate = lockout::gate(attempts(key), key.last_failed_at, now);
+    match gate {
+        Gate::Disable => {
+            keys::disable_key(tx, key, now, "DOCUMENT_UNUSABLE", "nine wrong PINs").await?;
+        }
+        Gate::Locked { until } => {
+            session.state = "COMPLETE".into();
+            session.end_result = Some("DOCUMENT_UNUSABLE".into());
+            tx.update_session(session).await?;
+            tx.audit(
+                &key.document_number,
+                now,
+                "KEY_TIMELOCKED",
+                &format!("{} key until {until}", key.role),
+            )
+            .await?;
+        }
+        Gate::Open => {}
+    }
+    Ok(gate)
 }
 
 fn attempts(key: &AccountKey) -> u32 {
@@ -385,31 +398,7 @@ pub async fn unlock_result(
             &format!("{} key, attempt {}", key.role, key.failed_attempts),
         )
         .await?;
-        match lockout::gate(attempts(&key), key.last_failed_at, now) {
-            Gate::Disable => {
-                keys::disable_key(
-                    tx.as_mut(),
-                    &mut key,
-                    now,
-                    "DOCUMENT_UNUSABLE",
-                    "nine wrong PINs",
-                )
-                .await?;
-            }
-            Gate::Locked { until } => {
-                session.state = "COMPLETE".into();
-                session.end_result = Some("DOCUMENT_UNUSABLE".into());
-                tx.update_session(&session).await?;
-                tx.audit(
-                    &key.document_number,
-                    now,
-                    "KEY_TIMELOCKED",
-                    &format!("{} key until {until}", key.role),
-                )
-                .await?;
-            }
-            Gate::Open => {}
-        }
+        apply_gate(tx.as_mut(), &mut session, &mut key, now).await?;
     }
     tx.commit().await?;
     server.notify();

@@ -37,7 +37,7 @@ use zeroize::Zeroizing;
 use super::wipe::Wiped;
 use super::{
     CosignError, DeviceShare, KeyShare, Party, Role, RunId, ServerShare, check_route, compressed,
-    guarded, parameters, wire_type,
+    fragment_for, guarded, only, parameters, wire_type,
 };
 
 fn session(run: &RunId, role: Role) -> Result<SessionData, CosignError> {
@@ -51,27 +51,6 @@ fn session(run: &RunId, role: Role) -> Result<SessionData, CosignError> {
 /// Joint keys need no blockchain address; dkls23 asks for a function.
 fn no_address(_: &p256::AffinePoint) -> String {
     String::new()
-}
-
-/// The fragment `p_i(j)` that party `i`'s polynomial gives party `j`.
-fn fragment_for(fragments: &[Scalar], to: Role) -> Result<Scalar, CosignError> {
-    let slot = usize::from(to.index().as_u8()) - 1;
-    fragments
-        .get(slot)
-        .copied()
-        .ok_or_else(|| CosignError::Aborted {
-            reason: "dkls23 returned too few polynomial fragments".into(),
-        })
-}
-
-fn only<T>(items: Vec<T>, what: &str) -> Result<T, CosignError> {
-    let mut items = items.into_iter();
-    match (items.next(), items.next()) {
-        (Some(item), None) => Ok(item),
-        _ => Err(CosignError::Aborted {
-            reason: format!("dkls23 returned other than one {what} message"),
-        }),
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -561,6 +561,41 @@ fn decode<T: DeserializeOwned>(
     Ok(value)
 }
 
+/// The one message dkls23 produced for the one counterparty of a 2-of-2
+/// run (its phase functions return one per counterparty).
+fn only<T>(items: Vec<T>, what: &str) -> Result<T, CosignError> {
+    let mut items = items.into_iter();
+    match (items.next(), items.next()) {
+        (Some(item), None) => Ok(item),
+        _ => Err(CosignError::Aborted {
+            reason: format!("dkls23 returned other than one {what} message"),
+        }),
+    }
+}
+
+/// The fragment `p_i(j)` that a party's (DKG or refresh) polynomial gives
+/// party `j`: slot `j - 1` of dkls23's phase-1 output.
+fn fragment_for(fragments: &[p256::Scalar], to: Role) -> Result<p256::Scalar, CosignError> {
+    let slot = usize::from(to.index().as_u8()) - 1;
+    fragments
+        .get(slot)
+        .copied()
+        .ok_or_else(|| CosignError::Aborted {
+            reason: "dkls23 returned too few polynomial fragments".into(),
+        })
+}
+
+/// Refuses a message about a share of another epoch.
+fn check_epoch(share: &KeyShare, theirs: u64) -> Result<(), CosignError> {
+    if share.epoch != theirs {
+        return Err(CosignError::EpochMismatch {
+            ours: share.epoch,
+            theirs,
+        });
+    }
+    Ok(())
+}
+
 /// SEC1 compressed encoding of a joint public key, as carried in the
 /// confirmation messages.
 fn compressed(key: &VerifyingKey) -> Vec<u8> {

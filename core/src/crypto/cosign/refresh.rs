@@ -34,39 +34,9 @@ use zeroize::Zeroizing;
 
 use super::wipe::Wiped;
 use super::{
-    CosignError, DeviceShare, KeyShare, Party, Role, RunId, ServerShare, check_route, guarded,
-    wire_type,
+    CosignError, DeviceShare, KeyShare, Party, Role, RunId, ServerShare, check_epoch, check_route,
+    fragment_for, guarded, only, wire_type,
 };
-
-fn fragment_for(fragments: &[Scalar], to: Role) -> Result<Scalar, CosignError> {
-    let slot = usize::from(to.index().as_u8()) - 1;
-    fragments
-        .get(slot)
-        .copied()
-        .ok_or_else(|| CosignError::Aborted {
-            reason: "dkls23 returned too few refresh fragments".into(),
-        })
-}
-
-fn only<T>(items: Vec<T>) -> Result<T, CosignError> {
-    let mut items = items.into_iter();
-    match (items.next(), items.next()) {
-        (Some(item), None) => Ok(item),
-        _ => Err(CosignError::Aborted {
-            reason: "dkls23 returned other than one message for the one counterparty".into(),
-        }),
-    }
-}
-
-fn check_epoch(share: &KeyShare, theirs: u64) -> Result<(), CosignError> {
-    if share.epoch != theirs {
-        return Err(CosignError::EpochMismatch {
-            ours: share.epoch,
-            theirs,
-        });
-    }
-    Ok(())
-}
 
 fn next_epoch(share: &KeyShare) -> Result<u64, CosignError> {
     share
@@ -167,8 +137,8 @@ impl DeviceRefresh {
         let request = RefreshRequest2 {
             run: self.run,
             proof: proof.clone(),
-            zero_commit: only(zero_commits)?,
-            zero_open: only(zero_opens)?,
+            zero_commit: only(zero_commits, "refresh")?,
+            zero_open: only(zero_opens, "refresh")?,
         };
         let state = DeviceRefreshRound2 {
             run: self.run,
@@ -273,7 +243,7 @@ impl ServerRefreshRound1 {
             epoch: share.epoch(),
             fragment: Zeroizing::new(fragment_for(&fragments, Role::Device)?),
             proof_commitment: proof.commitment,
-            zero_commit: only(zero_commits)?,
+            zero_commit: only(zero_commits, "refresh")?,
         };
         let state = ServerRefreshRound1 {
             run,
@@ -321,7 +291,7 @@ impl ServerRefreshRound1 {
         let response = RefreshResponse2 {
             run: self.run,
             proof: self.own_proof.clone(),
-            zero_open: only(zero_opens)?,
+            zero_open: only(zero_opens, "refresh")?,
         };
         let pending = ServerRefreshPending {
             run: self.run,

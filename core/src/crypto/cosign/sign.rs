@@ -28,8 +28,8 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CosignError, DeviceShare, KeyShare, Role, RunId, ServerShare, SignDigest, check_route, guarded,
-    wire_type,
+    CosignError, DeviceShare, Role, RunId, ServerShare, SignDigest, check_epoch, check_route,
+    guarded, only, wire_type,
 };
 
 fn sign_data(run: &RunId, me: Role, digest: &SignDigest) -> SignData {
@@ -37,26 +37,6 @@ fn sign_data(run: &RunId, me: Role, digest: &SignDigest) -> SignData {
         sign_id: run.session_bytes("sign"),
         counterparties: vec![me.other().index()],
         message_hash: digest.truncated(),
-    }
-}
-
-fn check_epoch(share: &KeyShare, theirs: u64) -> Result<(), CosignError> {
-    if share.epoch != theirs {
-        return Err(CosignError::EpochMismatch {
-            ours: share.epoch,
-            theirs,
-        });
-    }
-    Ok(())
-}
-
-fn only<T>(items: Vec<T>) -> Result<T, CosignError> {
-    let mut items = items.into_iter();
-    match (items.next(), items.next()) {
-        (Some(item), None) => Ok(item),
-        _ => Err(CosignError::Aborted {
-            reason: "dkls23 returned other than one message for the one counterparty".into(),
-        }),
     }
 }
 
@@ -119,7 +99,7 @@ impl DeviceSigning {
         let request = SignRequest1 {
             run,
             epoch: share.epoch(),
-            transmit: only(transmits)?,
+            transmit: only(transmits, "signing")?,
         };
         let state = DeviceSigning {
             run,
@@ -157,7 +137,7 @@ impl DeviceSigning {
                 std::slice::from_ref(&transmit1),
             )
         })?;
-        let own_transmit2 = only(transmits)?;
+        let own_transmit2 = only(transmits, "signing")?;
         let (_x_coordinate, broadcast) = guarded(Role::Server, || {
             party.sign_phase3(&data, unique, keep, std::slice::from_ref(&transmit2))
         })?;
@@ -203,8 +183,8 @@ impl ServerSignRound1 {
         let response = SignResponse1 {
             run,
             epoch: share.epoch(),
-            transmit1: only(transmits1)?,
-            transmit2: only(transmits2)?,
+            transmit1: only(transmits1, "signing")?,
+            transmit2: only(transmits2, "signing")?,
         };
         let state = ServerSignRound1 {
             run,
