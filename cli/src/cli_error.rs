@@ -1,5 +1,5 @@
-//! The CLI's error: a bad flag value (status 2) or anything else
-//! (status 1), each rendered as one line after `error: `.
+//! The CLI's error: a bad flag value or other bad input (status 2) or
+//! anything else (status 1), each rendered as one line after `error: `.
 
 use std::process::ExitCode;
 
@@ -22,6 +22,10 @@ pub enum CliError {
         /// What is wrong with its value.
         reason: String,
     },
+    /// Input that is not a flag's value is unusable (a PIN typed twice
+    /// differently, a PIN that breaks the PIN rules).
+    #[error("{0}")]
+    Invalid(String),
     /// The command ran and failed (server refused, network, files).
     #[error("{0}")]
     Failed(String),
@@ -31,11 +35,35 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// A failure described by `text`, kept on one line: server and
+    /// network messages may carry line breaks, and the contract is one
+    /// `error:` line.
+    pub fn failed(text: impl std::fmt::Display) -> Self {
+        Self::Failed(one_line(&text.to_string()))
+    }
+
     /// The process exit status for this error.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            Self::Input { .. } => USAGE_STATUS,
+            Self::Input { .. } | Self::Invalid(_) => USAGE_STATUS,
             Self::Output(_) | Self::Failed(_) => FAILURE_STATUS,
         })
+    }
+}
+
+/// `text` with every run of whitespace (line breaks included) turned into
+/// one space.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_stays_on_one_line() {
+        let error = CliError::failed("server answered 500:\n  boom\r\nagain");
+        assert_eq!(error.to_string(), "server answered 500: boom again");
     }
 }

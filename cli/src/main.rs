@@ -7,6 +7,14 @@
 //! its own module and returns its output or a [`CliError`].
 
 mod cli_error;
+mod client_error;
+mod console;
+mod device_cmd;
+mod device_home;
+mod device_register;
+mod device_render;
+mod pin_input;
+mod rp_client_cmd;
 mod rp_tools;
 mod serve_cmd;
 mod usage;
@@ -35,8 +43,13 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Operator commands: enrol, confirm, account, rp add.
     Admin(serve_cmd::AdminArgs),
-    /// Relying-party tools: verification codes, device links, ACSP_V2.
-    Rp(rp_tools::RpArgs),
+    /// A phone on the command line: register, inbox, approve, decline,
+    /// status.
+    Device(device_cmd::DeviceArgs),
+    /// Relying-party tools: verification codes, device links, ACSP_V2;
+    /// and, against a server, authentication and signing.
+    // Boxed: its many flags would make every other variant as large.
+    Rp(Box<rp_tools::RpArgs>),
 }
 
 impl Command {
@@ -45,7 +58,8 @@ impl Command {
         match self {
             Self::Serve(args) => args.run(),
             Self::Admin(args) => args.run(),
-            Self::Rp(args) => args.run(),
+            Self::Device(args) => args.run(),
+            Self::Rp(args) => (*args).run(),
         }
     }
 }
@@ -77,4 +91,16 @@ fn fail(err: &CliError) -> ExitCode {
     // Nothing sensible remains to do if stderr is gone too.
     let _ = writeln!(std::io::stderr(), "error: {err}");
     err.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_whole_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -1,9 +1,9 @@
 //! `kaksik rp …`: offline relying-party tools over `kaksik_core`'s RP
-//! formats, for integrators checking their own code against ours.
+//! formats, for integrators checking their own code against ours, and the
+//! networked `auth` and `sign` of [`crate::rp_client_cmd`].
 //!
 //! Every value is checked by the core's parsers and rules; this module only
-//! maps flags to fields and core errors back to flags. Networked commands
-//! (`kaksik rp --server … auth|sign`) will join [`RpCommand`].
+//! maps flags to fields and core errors back to flags.
 
 use clap::{Args, Subcommand};
 use kaksik_core::rp::{
@@ -13,6 +13,7 @@ use kaksik_core::rp::{
 use kaksik_core::vc;
 
 use crate::cli_error::CliError;
+use crate::rp_client_cmd::{self, AuthArgs, ServerArgs, SignArgs};
 
 /// Longest digest `rp vc --digest` takes: SHA-512, the longest hash the RP
 /// API signs.
@@ -22,6 +23,9 @@ const MAX_DIGEST_BYTES: usize = 64;
 #[derive(Debug, Args)]
 #[command(arg_required_else_help = false)]
 pub struct RpArgs {
+    /// Where `auth` and `sign` reach the server, and as which RP.
+    #[command(flatten)]
+    server: ServerArgs,
     #[command(subcommand)]
     command: RpCommand,
 }
@@ -36,6 +40,12 @@ enum RpCommand {
     DeviceLink(DeviceLinkArgs),
     /// Print an ACSP_V2 message and, on the next line, its Base64 digest.
     AcspV2(AcspV2Args),
+    /// Log a person in (notification flow) and verify the result: print
+    /// the verification code, wait, check signature, chain and identity.
+    Auth(AuthArgs),
+    /// Sign a file's SHA-256 (notification flow), verify the result, and
+    /// write the DER signature and the signer's certificate.
+    Sign(SignArgs),
 }
 
 /// `rp vc`: exactly one of the two inputs.
@@ -143,6 +153,8 @@ impl RpArgs {
             RpCommand::Vc(args) => args.run(),
             RpCommand::DeviceLink(args) => args.run(),
             RpCommand::AcspV2(args) => args.run(),
+            RpCommand::Auth(args) => rp_client_cmd::auth(&self.server, &args),
+            RpCommand::Sign(args) => rp_client_cmd::sign(&self.server, &args),
         }
     }
 }

@@ -26,11 +26,25 @@ pub struct ServeArgs {
     config: Option<PathBuf>,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+/// The async runtime every networked command runs on.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))
+}
+
+/// Logs to stderr at `default` level unless `RUST_LOG` says otherwise, so
+/// the cause behind a terse error ("storage failure") is on record.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // A second initialisation (tests running commands in-process) is
+    // harmless: the first subscriber stays.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn load_config(
@@ -50,6 +64,7 @@ fn load_config(
 impl ServeArgs {
     /// Runs until Ctrl-C.
     pub fn run(self) -> Result<String, CliError> {
+        init_logging("info");
         let config = load_config(self.config.as_deref(), self.listen)?;
         runtime()?.block_on(async move {
             let data = app::open(&self.data_dir, config, Arc::new(SystemClock))
@@ -138,6 +153,7 @@ fn refused(error: kaksik_server::device::DeviceError) -> CliError {
 impl AdminArgs {
     /// Runs one operator command against the data directory.
     pub fn run(self) -> Result<String, CliError> {
+        init_logging("warn");
         runtime()?.block_on(async move {
             let data = app::open(&self.data_dir, Config::default(), Arc::new(SystemClock))
                 .await

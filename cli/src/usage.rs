@@ -51,7 +51,16 @@ pub fn one_line(err: &clap::Error) -> String {
                 _ => format!("{arg}: given more than once"),
             }
         }
-        ErrorKind::UnknownArgument => format!("{}: unknown flag", arg()),
+        ErrorKind::UnknownArgument => {
+            let arg = arg();
+            if arg.starts_with('-') {
+                format!("{arg}: unknown flag")
+            } else {
+                // A stray word may be a PIN typed where it does not
+                // belong (`approve ID 1234`): it is not repeated.
+                "an unexpected argument (not shown, in case it is a PIN)".to_owned()
+            }
+        }
         ErrorKind::InvalidSubcommand => {
             let name = context(err, ContextKind::InvalidSubcommand).unwrap_or_default();
             format!("{name}: unknown subcommand")
@@ -125,6 +134,21 @@ fn fallback(err: &clap::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stray_argument_is_not_repeated() {
+        use clap::{CommandFactory as _, Parser};
+        #[derive(Debug, Parser)]
+        struct Approve {
+            id: String,
+        }
+        let err = Approve::command()
+            .try_get_matches_from(["approve", "tx", "2580"])
+            .unwrap_err();
+        let line = one_line(&err);
+        assert!(line.starts_with("an unexpected argument"), "{line}");
+        assert!(!line.contains("2580"), "{line}");
+    }
 
     #[test]
     fn flags_are_extracted_from_clap_renderings() {

@@ -14,7 +14,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kaksik_core::crypto::cosign::RunId;
 use kaksik_core::role::KeyRole;
 use kaksik_core::rp::encoding;
@@ -357,10 +356,8 @@ async fn start(
         flow_type: FlowType::Notification.as_str().to_owned(),
         vc: vc.to_string(),
     };
-    let mut id_bytes = [0u8; 16];
-    rand::fill(&mut id_bytes);
     let session = Session {
-        id: URL_SAFE_NO_PAD.encode(id_bytes),
+        id: crate::device::registration::random_id(),
         rp_uuid: Some(rp.uuid.clone()),
         kind: kind.into(),
         document_number: account,

@@ -2,8 +2,6 @@
 //! operator confirms → DKG of both keys → PIN setup → certificates → the
 //! PIN verification transactions that make the account READY.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kaksik_core::crypto::cosign::dkg::{
     DkgConfirm, DkgRequest1, DkgRequest2, ServerDkgPending, ServerDkgRound1,
 };
@@ -38,10 +36,13 @@ fn run_id(bytes: &[u8]) -> Result<RunId, DeviceError> {
     Ok(RunId(bytes))
 }
 
-fn random_id() -> String {
+/// A fresh id for a registration or a session: 128 random bits in
+/// lower-case hex, so it never starts with `-` (which command-line tools
+/// would read as a flag) and needs no escaping anywhere.
+pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     rand::fill(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    hex::encode(bytes)
 }
 
 /// Starts a registration with an enrolment code. Retrying with the same

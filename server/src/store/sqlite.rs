@@ -69,7 +69,11 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
-        let tx = self.pool.begin().await.map_err(db)?;
+        // IMMEDIATE takes the write lock at once: a DEFERRED transaction
+        // that reads and then writes fails with SQLITE_BUSY (busy_timeout
+        // does not apply to the upgrade) when another process — `kaksik
+        // admin` beside a running server — wrote in between.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         Ok(Box::new(SqliteTx { tx }))
     }
 }
