@@ -22,6 +22,13 @@
 //! run is bounded: loopback only, a fixed count or duration, every wait
 //! with a deadline, and the server is killed when the program ends.
 //!
+//! The server's data directory and the device homes are temporary
+//! directories under `TMPDIR` (default `/tmp`): point it at a RAM disk
+//! to take fsync out of the measurement. The server inherits this
+//! process's environment (e.g. `TOKIO_WORKER_THREADS`), plus
+//! `KAKSIK_SESSION_TIMEOUT_SECS=600` and, if asked,
+//! `KAKSIK_REFRESH_AFTER_SIGNATURES`.
+//!
 //! Modules: `server` (the child process and the operator commands),
 //! `cpu` (`/proc` accounting), `fleet` (registration), `flow` (one timed
 //! authentication), `scenarios`, `report`.
@@ -212,11 +219,12 @@ mod server {
                 admin_retries: AtomicU64::new(0),
             };
             let (lines, received) = mpsc::channel();
+            // The reader drains the pipe until the server exits, so a later
+            // line never meets a closed pipe.
             std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().take(2) {
-                    if lines.send(line).is_err() {
-                        break;
-                    }
+                for line in BufReader::new(stdout).lines() {
+                    // Nobody listens after the first two lines.
+                    let _ = lines.send(line);
                 }
             });
             for _ in 0..2 {
