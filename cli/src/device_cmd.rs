@@ -1,7 +1,7 @@
 //! `kaksik device --home DIR …`: a phone on the command line. The real
 //! device client (`kaksik_core::client::Authenticator`) over a file store
 //! in DIR, with a software device key: register, the inbox, one
-//! transaction, approve with the PIN, decline, status.
+//! transaction, approve with the PIN, decline, status, change a PIN.
 //!
 //! PINs are read by [`crate::pin_input`], never taken from flags.
 //! Registration lives in [`crate::device_register`].
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use kaksik_core::client::{Authenticator, LocalStatus};
 use kaksik_core::protocol::api::{self, TransactionSummary};
+use kaksik_core::role::KeyRole;
 
 use crate::cli_error::CliError;
 use crate::client_error::client_error;
@@ -83,6 +84,21 @@ enum RegisteredCommand {
     /// The account here and on the server: state, keys, failed attempts,
     /// locks.
     Status,
+    /// Change PIN1 (`auth`) or PIN2 (`sign`): the current PIN once (it
+    /// counts as an attempt, like an approval), then the new one twice.
+    ChangePin {
+        /// Which key's PIN: `auth` (PIN1) or `sign` (PIN2).
+        #[arg(value_name = "auth|sign", value_parser = parse_role)]
+        role: KeyRole,
+    },
+}
+
+fn parse_role(text: &str) -> Result<KeyRole, String> {
+    match text {
+        "auth" | "pin1" | "PIN1" => Ok(KeyRole::Auth),
+        "sign" | "pin2" | "PIN2" => Ok(KeyRole::Sign),
+        _ => Err("expected auth (PIN1) or sign (PIN2)".into()),
+    }
 }
 
 impl DeviceArgs {
@@ -119,7 +135,21 @@ async fn run_registered(
             Ok(format!("declined: {}\n", printable(&id)))
         }
         RegisteredCommand::Status => status(home, client).await,
+        RegisteredCommand::ChangePin { role } => change_pin(client, role).await,
     }
+}
+
+/// Reads the current PIN and the new one (twice), then changes it.
+async fn change_pin(client: &Authenticator, role: KeyRole) -> Result<String, CliError> {
+    let name = pin_name(role);
+    let mut reader = PinReader::from_stdin()?;
+    let old = reader.read(&format!("current {name}"))?;
+    let new = reader.read_new(name)?;
+    client
+        .change_pin(role, &old, &new)
+        .await
+        .map_err(client_error)?;
+    Ok(format!("{name} changed\n"))
 }
 
 /// Lists pending transactions, long-polling in the device API's steps

@@ -477,6 +477,24 @@ fn register_log_in_sign_refuse_and_mistype_through_the_binary() {
         "{status}"
     );
 
+    // Change PIN1: the current one, then the new one twice; the next
+    // login takes the new PIN, and the right current PIN reset the count.
+    let changed = ok(&phone.device(&["change-pin", "auth"], &format!("{PIN1}\n7391\n7391\n")));
+    assert_eq!(changed, "PIN1 changed\n");
+    let rp = server.rp(&["auth", "--id", MARI]);
+    let id = phone.next_transaction();
+    ok(&phone.device(&["approve", &id], "7391\n"));
+    let (status, stdout, stderr) = rp.finish();
+    assert_eq!(status, Some(0), "{stdout}{stderr}");
+    let mistyped = fails(
+        &phone.device(&["change-pin", "auth"], "7391\n1470\n1407\n"),
+        2,
+    );
+    assert_eq!(
+        one_error(&mistyped),
+        "error: the two PIN1 entries differ; nothing was sent"
+    );
+
     // PINs typed differently at registration: status 2, nothing sent,
     // the registration still open.
     let code = server.enrol("39001010002", "JAAN", "TAMM");

@@ -1,7 +1,9 @@
 //! Crashes lose nothing and raise no false clone alarm (PROTOCOL.md §4):
 //! the server process killed between signing and the epoch confirmation,
 //! or in the middle of a refresh, then restarted on the same data
-//! directory; and a phone that dies before writing its new state.
+//! directory; a phone that dies before writing its new state; and a PIN
+//! change stopped on either side, which settles on the PIN the phone's
+//! vault holds.
 //!
 //! The server runs as a real child process so that it can be killed: this
 //! test binary re-executes itself running only [`server_process`], which
@@ -15,8 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kaksik_core::client::{Authenticator, ClientConfig};
+use kaksik_core::client::{Authenticator, ClientConfig, ClientError};
 use kaksik_core::device_key::SoftwareDeviceKey;
+use kaksik_core::role::KeyRole;
 use kaksik_core::store::{FileStore, SecureStore, StoreError};
 use kaksik_server::app::{self, DEMO_RP_NAME, DEMO_RP_UUID};
 use kaksik_server::clock::SystemClock;
@@ -221,13 +224,26 @@ async fn next_transaction(device: &Authenticator) -> String {
 
 /// One authentication, approved on `device`, verified as an RP would.
 async fn login(url: &str, pin: &str, device: &Authenticator) {
+    login_with(url, pin, device, PIN1).await.unwrap();
+}
+
+/// [`login`] with `pin1`; a refused approval is declined and returned.
+async fn login_with(
+    url: &str,
+    pin: &str,
+    device: &Authenticator,
+    pin1: &[u8],
+) -> Result<(), ClientError> {
     let rp = RpClient::new(url, pin, DEMO_RP_UUID, DEMO_RP_NAME).unwrap();
     let started = rp
         .authenticate(&Target::Person(mari().semantics_identifier()), "Log in")
         .await
         .unwrap();
     let id = next_transaction(device).await;
-    device.approve(&id, PIN1).await.unwrap();
+    if let Err(error) = device.approve(&id, pin1).await {
+        device.decline(&id).await.unwrap();
+        return Err(error);
+    }
     let completed = rp
         .wait(&started.session_id, Duration::from_secs(60))
         .await
@@ -236,6 +252,7 @@ async fn login(url: &str, pin: &str, device: &Authenticator) {
     let now = kaksik_server::clock::Clock::now(&SystemClock);
     rp_client::verify_authentication(&started, &completed, "kaksik", "DEMO", &chain, None, now)
         .unwrap();
+    Ok(())
 }
 
 async fn assert_no_clone_alarm(operator: &Server) {
@@ -392,4 +409,87 @@ async fn a_phone_that_dies_before_writing_its_new_state_signs_again_after_restar
     login(&h.running.url, &h.running.spki_pin, &restarted).await;
     login(&h.running.url, &h.running.spki_pin, &restarted).await;
     assert_no_clone_alarm(&h.running.server).await;
+}
+
+const NEW_PIN1: &[u8] = b"7391";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_dies_before_sealing_its_new_pin_keeps_the_old_pin() {
+    let h = Harness::start().await;
+    let device = h.register(mari()).await;
+    let (url, pin) = (&h.running.url, &h.running.spki_pin);
+    let store = HookedStore::new(device.home.path());
+    let dying = client(store.clone(), url, pin);
+    store.arm(|| false);
+    assert!(matches!(
+        dying.change_pin(KeyRole::Auth, PIN1, NEW_PIN1).await,
+        Err(ClientError::Storage(_))
+    ));
+    drop(dying);
+
+    // The server holds the new PIN's key as pending only; the vault still
+    // holds the old PIN, so the old PIN is the one that works.
+    let restarted = client(
+        Arc::new(FileStore::open(device.home.path()).unwrap()),
+        url,
+        pin,
+    );
+    assert_eq!(
+        login_with(url, pin, &restarted, NEW_PIN1).await,
+        Err(ClientError::WrongPin { attempts_left: 2 })
+    );
+    login(url, pin, &restarted).await;
+    // And a PIN change from here goes through.
+    restarted
+        .change_pin(KeyRole::Auth, PIN1, NEW_PIN1)
+        .await
+        .unwrap();
+    login_with(url, pin, &restarted, NEW_PIN1).await.unwrap();
+    assert_no_clone_alarm(&h.running.server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_after_the_phone_sealed_its_new_pin_settles_on_the_new_pin() {
+    let (_data_dir, data) = temp();
+    let (_home_dir, home) = temp();
+    let port = free_port();
+    let server = Arc::new(Mutex::new(ServerProcess::start(&data, port, &[])));
+    let (url, pin) = {
+        let s = server.lock().unwrap();
+        (s.url.clone(), s.pin.clone())
+    };
+    let operator = operator(&data).await;
+    let store = HookedStore::new(&home);
+    let device = client(store.clone(), &url, &pin);
+    register(&operator, &device).await;
+
+    // The server dies as the phone writes the vault sealed under the new
+    // PIN: the confirmation never arrives. The vault is the commit point,
+    // so the change has happened.
+    let victim = server.clone();
+    store.arm(move || {
+        victim.lock().unwrap().kill();
+        true
+    });
+    device
+        .change_pin(KeyRole::Auth, PIN1, NEW_PIN1)
+        .await
+        .unwrap();
+
+    let restarted = ServerProcess::start(&data, port, &[]);
+    login_with(&restarted.url, &restarted.pin, &device, NEW_PIN1)
+        .await
+        .unwrap();
+    assert_eq!(
+        login_with(&restarted.url, &restarted.pin, &device, PIN1).await,
+        Err(ClientError::WrongPin { attempts_left: 2 })
+    );
+    login_with(&restarted.url, &restarted.pin, &device, NEW_PIN1)
+        .await
+        .unwrap();
+    let reports = kaksik_server::admin::accounts(&operator, &mari().semantics_identifier())
+        .await
+        .unwrap();
+    assert!(reports[0].audit.iter().any(|e| e.event == "PIN_CHANGED"));
+    assert_no_clone_alarm(&operator).await;
 }

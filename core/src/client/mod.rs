@@ -14,7 +14,7 @@
 //! - `pin_gate`: PIN setup and unlock over the wire (OPRF, vault, unlock
 //!   proof);
 //! - `cosigning`: the DKG, signing and refresh rounds over the wire;
-//! - `registration` and `transactions`: the public flows;
+//! - `registration`, `transactions` and `pin_change`: the public flows;
 //! - `error`: the one [`ClientError`] a UI acts on.
 //!
 //! # Concurrency and crashes
@@ -27,9 +27,8 @@
 //! epoch-token handover).
 //!
 //! Not owned here: the platform's storage and keystore (traits in
-//! [`crate::store`] and [`crate::device_key`]), the wire formats
-//! ([`crate::protocol`]), and PIN change, which the device API does not
-//! offer yet.
+//! [`crate::store`] and [`crate::device_key`]) and the wire formats
+//! ([`crate::protocol`]).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -43,6 +42,7 @@ use crate::store::SecureStore;
 mod account_state;
 mod cosigning;
 mod error;
+mod pin_change;
 mod pin_gate;
 mod pinning;
 mod registration;

@@ -1,5 +1,6 @@
 //! The PIN gate over the wire (PROTOCOL.md §2, §3): a key's PIN setup at
-//! registration, and the unlock of its vault for a transaction.
+//! registration, the unlock of its vault for a transaction, and the
+//! re-sealing of an unlocked vault under a new PIN.
 //!
 //! ```text
 //! input = vault::pin_input(document number, role, PIN)
@@ -37,7 +38,8 @@ use crate::crypto::secret::{Secret32, SecretBytes};
 use crate::crypto::vault::{self, SealedShare, UnlockProofKey, VaultError, VaultKey};
 use crate::pin::Pin;
 use crate::protocol::api::{
-    B64, Empty, KeyState, OprfRequest, OprfResponse, PinSetup, UnlockOutcome, UnlockResult, path,
+    B64, Empty, KeyState, NewPinSetup, OprfRequest, OprfResponse, PinSetup, UnlockOutcome,
+    UnlockResult, path,
 };
 use crate::role::KeyRole;
 
@@ -205,6 +207,75 @@ impl Authenticator {
             contents,
             vault_key: keys.vault,
         })
+    }
+
+    /// A PIN change after the old PIN unlocked `unlocked` in transaction
+    /// `transaction_id`: the new PIN's evaluation, its `K_proof` to the
+    /// server (pending there), the vault re-sealed under it and written,
+    /// then the confirmation.
+    ///
+    /// The order is what makes a crash harmless: until the vault write the
+    /// device holds the old vault, which the server still accepts; after
+    /// it, the server accepts the new PIN's proof at the confirmation or,
+    /// if that is lost, at the next unlock. So once the vault is written
+    /// the change has happened, and a failed confirmation is only logged.
+    pub(super) async fn set_new_pin(
+        &self,
+        record: &AccountRecord,
+        transaction_id: &str,
+        role: KeyRole,
+        new_pin: &Pin,
+        unlocked: Unlocked,
+    ) -> Result<(), ClientError> {
+        let device_salt = self
+            .accounts()
+            .device_salt()?
+            .ok_or_else(|| ClientError::Storage("the device salt is missing".into()))?;
+        let (keys, evaluation) = self
+            .evaluate(
+                &path::new_pin(transaction_id),
+                record,
+                role,
+                new_pin,
+                &device_salt,
+            )
+            .await?;
+        let share = &unlocked.contents.share;
+        let plaintext = VaultContents::plaintext(&unlocked.contents.epoch_token, share)?;
+        let sealed = vault::seal(
+            &keys.vault,
+            &record.document_number,
+            role,
+            share.epoch(),
+            &plaintext,
+        )
+        .map_err(vault_fault(role))?;
+        let proof = vault::unlock_proof(&keys.proof, evaluation.evaluation_id.as_bytes());
+        let mut setup = NewPinSetup {
+            unlock_proof_key: B64(keys.proof.to_bytes().expose().to_vec()),
+            evaluation_id: evaluation.evaluation_id,
+            proof: B64(proof.to_vec()),
+        };
+        let sent = self
+            .post::<_, Empty>(&path::new_pin_setup(transaction_id), &setup, Call::Step)
+            .await;
+        setup.unlock_proof_key.0.zeroize();
+        sent?;
+        self.accounts().put_sealed(&sealed)?;
+        if let Err(error) = self
+            .post::<_, Empty>(
+                &path::new_pin_confirm(transaction_id),
+                &Empty {},
+                Call::Step,
+            )
+            .await
+        {
+            tracing::warn!(
+                %error,
+                "the PIN change confirmation was not delivered; the next unlock settles it"
+            );
+        }
+        Ok(())
     }
 
     /// Blinds the PIN input, has the server at `path` evaluate it, and

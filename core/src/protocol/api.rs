@@ -44,6 +44,21 @@
 //! 5. The device seals its (refreshed) share with `T_{e+1}` and writes it,
 //!    then [`path::confirm`]. Until then the server accepts `T_e` or
 //!    `T_{e+1}`, so a crash anywhere resumes without a false clone alarm.
+//!
+//! A PIN change (PROTOCOL.md §2), one key at a time:
+//!
+//! 1. [`path::pin_change`] opens a `PIN_CHANGE` transaction of that key,
+//!    which the inbox does not list and which can never be signed.
+//! 2. The old PIN goes through steps 2 of a transaction unchanged
+//!    ([`path::unlock`], [`path::unlock_result`]): counted, locked and
+//!    reset exactly like an approval's unlock.
+//! 3. After a proven unlock, [`path::new_pin`] evaluates the new PIN once
+//!    (not counted), and [`path::new_pin_setup`] gives the server the new
+//!    `K_proof` as a *pending* key beside the current one.
+//! 4. The device re-seals its vault under the new PIN and writes it, then
+//!    [`path::new_pin_confirm`]. Until then the server checks unlock
+//!    proofs against both keys and keeps the one that matches, so the PIN
+//!    the device's vault holds after a crash is the PIN that works.
 
 use std::fmt;
 
@@ -159,6 +174,26 @@ pub mod path {
     /// `POST` [`super::Decline`] → [`super::Empty`].
     pub fn decline(id: &str) -> String {
         format!("/device/v1/transactions/{id}/decline")
+    }
+    /// `POST` [`super::Empty`] → [`super::PinChangeStarted`]: a
+    /// `PIN_CHANGE` transaction of the `role` key.
+    pub fn pin_change(role: crate::role::KeyRole) -> String {
+        format!("/device/v1/keys/{role}/pin-change")
+    }
+    /// `POST` [`super::OprfRequest`] → [`super::OprfResponse`]: the new
+    /// PIN, once, after the old one was proven in transaction `id`.
+    pub fn new_pin(id: &str) -> String {
+        format!("/device/v1/transactions/{id}/new-pin")
+    }
+    /// `POST` [`super::NewPinSetup`] → [`super::Empty`]: the new `K_proof`,
+    /// pending until [`new_pin_confirm`].
+    pub fn new_pin_setup(id: &str) -> String {
+        format!("/device/v1/transactions/{id}/new-pin-setup")
+    }
+    /// `POST` [`super::Empty`] → [`super::Empty`]: the device has written
+    /// its vault under the new PIN.
+    pub fn new_pin_confirm(id: &str) -> String {
+        format!("/device/v1/transactions/{id}/new-pin-confirm")
     }
 }
 
@@ -347,6 +382,29 @@ pub struct PinSetup {
     pub proof: B64,
     /// SHA-256 of the key's first epoch token.
     pub epoch_token_hash: B64,
+}
+
+/// A PIN change opened: the transaction its steps run in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinChangeStarted {
+    /// The `PIN_CHANGE` transaction.
+    pub transaction_id: String,
+    /// When it ends unless finished, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// The new PIN's `K_proof`, with the proof that the device derived it from
+/// the evaluation the server made for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPinSetup {
+    /// The new `K_proof`.
+    pub unlock_proof_key: B64,
+    /// The new PIN's evaluation ([`path::new_pin`]).
+    pub evaluation_id: B64,
+    /// `HMAC(new K_proof, evaluation_id)`.
+    pub proof: B64,
 }
 
 /// The device's report after trying the evaluated PIN on its vault.

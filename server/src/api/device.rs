@@ -11,15 +11,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use kaksik_core::protocol::api::{
-    self, B64, Confirm, CosignStep, Decline, Empty, ErrorCode, OprfRequest, PinSetup, ServerInfo,
-    SignFinish, SignStart, StartRegistration, UnlockResult, WaitRequest,
+    self, B64, Confirm, CosignStep, Decline, Empty, ErrorCode, NewPinSetup, OprfRequest, PinSetup,
+    ServerInfo, SignFinish, SignStart, StartRegistration, UnlockResult, WaitRequest,
 };
 use kaksik_core::protocol::request_auth::{self, SignedHeaders};
 use kaksik_core::role::KeyRole;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::device::{DeviceError, registration, transactions};
+use crate::device::{DeviceError, pin_change, registration, transactions};
 use crate::state::Server;
 
 /// `GET /device/v1/server-info`: the protocol key and version floor.
@@ -248,6 +248,22 @@ async fn handle(
         ["transactions", id, "decline"] => {
             let request: Decline = json(body, "decline")?;
             transactions::decline(server, device_id, id, request).await?;
+            to_json(&Empty {})?
+        }
+        ["keys", role, "pin-change"] => {
+            to_json(&pin_change::start(server, device_id, role_of(role)?).await?)?
+        }
+        ["transactions", id, "new-pin"] => {
+            let request: OprfRequest = json(body, "OPRF request")?;
+            to_json(&pin_change::new_pin(server, device_id, id, request).await?)?
+        }
+        ["transactions", id, "new-pin-setup"] => {
+            let request: NewPinSetup = json(body, "new PIN setup")?;
+            pin_change::new_pin_setup(server, device_id, id, request).await?;
+            to_json(&Empty {})?
+        }
+        ["transactions", id, "new-pin-confirm"] => {
+            pin_change::confirm(server, device_id, id).await?;
             to_json(&Empty {})?
         }
         _ => return Err(DeviceError::not_found("endpoint")),

@@ -1,12 +1,14 @@
 //! Loading and storing the server's secrets of one key (share, pending
-//! share, OPRF key, unlock-proof key) through the at-rest encryption, each
-//! bound to its row, and the key-level events: disabling (with its
+//! share, OPRF key, unlock-proof keys) through the at-rest encryption, each
+//! bound to its row and column, checking unlock proofs against them, and
+//! the key-level events: disabling (with its
 //! certificate revoked) and freezing an account for a detected clone.
 
 use kaksik_core::crypto::cosign::refresh::ServerRefreshPending;
 use kaksik_core::crypto::cosign::{ServerShare, Wire};
 use kaksik_core::crypto::oprf::OprfServerKey;
 use kaksik_core::crypto::secret::Secret32;
+use kaksik_core::crypto::vault;
 use kaksik_core::protocol::api::{ErrorCode, KeyInfo, KeyState};
 use kaksik_core::role::KeyRole;
 
@@ -98,7 +100,16 @@ pub fn unlock_proof_key(server: &Server, key: &AccountKey) -> Result<Secret32, D
         .unlock_proof_key
         .as_ref()
         .ok_or_else(|| DeviceError::conflict("the PIN is not set up"))?;
-    let bytes = server.master.open(&purpose(key, "unlock-proof"), sealed)?;
+    open_proof_key(server, key, "unlock-proof", sealed)
+}
+
+fn open_proof_key(
+    server: &Server,
+    key: &AccountKey,
+    column: &str,
+    sealed: &[u8],
+) -> Result<Secret32, DeviceError> {
+    let bytes = server.master.open(&purpose(key, column), sealed)?;
     let bytes: [u8; 32] = bytes.expose().try_into().map_err(|_| {
         DeviceError::new(ErrorCode::ServerError, "stored proof key has a bad length")
     })?;
@@ -113,6 +124,71 @@ pub fn set_unlock_proof_key(
 ) -> Result<(), DeviceError> {
     key.unlock_proof_key = Some(server.master.seal(&purpose(key, "unlock-proof"), bytes)?);
     Ok(())
+}
+
+/// Seals the unlock-proof key of a new PIN beside the current one.
+pub fn set_pending_unlock_proof_key(
+    server: &Server,
+    key: &mut AccountKey,
+    bytes: &[u8],
+) -> Result<(), DeviceError> {
+    key.pending_unlock_proof_key = Some(
+        server
+            .master
+            .seal(&purpose(key, "pending-unlock-proof"), bytes)?,
+    );
+    Ok(())
+}
+
+/// Makes a new PIN's unlock-proof key the key's own (a no-op without
+/// one). Returns whether there was one.
+pub fn adopt_pending_unlock_proof_key(
+    server: &Server,
+    key: &mut AccountKey,
+) -> Result<bool, DeviceError> {
+    let Some(sealed) = key.pending_unlock_proof_key.take() else {
+        return Ok(false);
+    };
+    let pending = open_proof_key(server, key, "pending-unlock-proof", &sealed)?;
+    set_unlock_proof_key(server, key, pending.expose())?;
+    Ok(true)
+}
+
+/// Which PIN an unlock proof shows the device's vault holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvenPin {
+    /// No proof, or one neither key accepts: a wrong PIN.
+    None,
+    /// The key's PIN (any unfinished PIN change never reached the vault).
+    Current,
+    /// The new PIN of an unfinished change, which the vault does hold.
+    New,
+}
+
+/// Checks `HMAC(K_proof, evaluation_id)` against the key's unlock-proof
+/// key and, during a PIN change, the pending one; settles the change to
+/// whichever the proof shows (PROTOCOL.md §2: the vault decides).
+pub fn check_unlock_proof(
+    server: &Server,
+    key: &mut AccountKey,
+    evaluation_id: &[u8],
+    proof: Option<&[u8]>,
+) -> Result<ProvenPin, DeviceError> {
+    let Some(proof) = proof else {
+        return Ok(ProvenPin::None);
+    };
+    if vault::verify_unlock_proof(&unlock_proof_key(server, key)?, evaluation_id, proof) {
+        key.pending_unlock_proof_key = None;
+        return Ok(ProvenPin::Current);
+    }
+    if let Some(sealed) = &key.pending_unlock_proof_key {
+        let pending = open_proof_key(server, key, "pending-unlock-proof", sealed)?;
+        if vault::verify_unlock_proof(&pending, evaluation_id, proof) {
+            adopt_pending_unlock_proof_key(server, key)?;
+            return Ok(ProvenPin::New);
+        }
+    }
+    Ok(ProvenPin::None)
 }
 
 /// The key as the device sees it.

@@ -11,6 +11,7 @@ use crate::at_rest::AtRestError;
 use crate::store::StoreError;
 
 pub mod keys;
+pub mod pin_change;
 pub mod registration;
 pub mod transactions;
 

@@ -126,6 +126,7 @@ pub async fn start(
             pending_share: None,
             oprf_key: keys::new_oprf_key(server, &document_number, role)?,
             unlock_proof_key: None,
+            pending_unlock_proof_key: None,
             failed_attempts: 0,
             last_failed_at: None,
             token_hash: None,

@@ -14,7 +14,6 @@ use kaksik_core::crypto::cosign::sign::{ServerSignRound1, SignRequest1, SignRequ
 use kaksik_core::crypto::cosign::{CosignError, RunId, ServerShare, SignDigest, Wire};
 use kaksik_core::crypto::oprf::{self, BlindedElement};
 use kaksik_core::crypto::secret::Secret32;
-use kaksik_core::crypto::vault;
 use kaksik_core::protocol::api::{
     self, B64, Confirm, CosignStep, Decline, DeclineReason, ErrorCode, OprfRequest, OprfResponse,
     SignDone, SignFinish, SignPayload, SignStart, Transaction, TransactionKind, TransactionList,
@@ -88,7 +87,7 @@ fn refresh_state_id(session: &str) -> String {
     format!("refresh/{session}")
 }
 
-async fn caller(tx: &mut dyn Tx, device_id: &str) -> Result<Account, DeviceError> {
+pub(super) async fn caller(tx: &mut dyn Tx, device_id: &str) -> Result<Account, DeviceError> {
     let account = tx
         .account_by_device(device_id)
         .await?
@@ -116,7 +115,7 @@ async fn expire(tx: &mut dyn Tx, session: &mut Session, now: i64) -> Result<(), 
     Ok(())
 }
 
-async fn running_session(
+pub(super) async fn running_session(
     tx: &mut dyn Tx,
     account: &Account,
     id: &str,
@@ -137,7 +136,10 @@ async fn running_session(
     Ok(session)
 }
 
-async fn usable_key(tx: &mut dyn Tx, session: &Session) -> Result<AccountKey, DeviceError> {
+pub(super) async fn usable_key(
+    tx: &mut dyn Tx,
+    session: &Session,
+) -> Result<AccountKey, DeviceError> {
     let key = tx
         .key(&session.document_number, session.role)
         .await?
@@ -155,7 +157,7 @@ fn kind_of(session: &Session) -> Result<TransactionKind, DeviceError> {
     kind_of_str(&session.kind)
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(json: &str) -> Result<T, DeviceError> {
+pub(super) fn parse<T: for<'de> Deserialize<'de>>(json: &str) -> Result<T, DeviceError> {
     serde_json::from_str(json)
         .map_err(|_| DeviceError::new(ErrorCode::ServerError, "stored session is malformed"))
 }
@@ -175,7 +177,7 @@ pub async fn list(
         let mut transactions = Vec::new();
         for mut session in tx.running_sessions(&account.document_number).await? {
             expire(tx.as_mut(), &mut session, now).await?;
-            if session.state == "RUNNING" {
+            if session.state == "RUNNING" && session.kind != super::pin_change::KIND {
                 let rp_name = if session.kind == "PIN_VERIFICATION" {
                     String::new()
                 } else {
@@ -202,6 +204,9 @@ fn kind_of_str(kind: &str) -> Result<TransactionKind, DeviceError> {
         "AUTHENTICATION" => Ok(TransactionKind::Authentication),
         "SIGNATURE" => Ok(TransactionKind::Signature),
         "PIN_VERIFICATION" => Ok(TransactionKind::PinVerification),
+        super::pin_change::KIND => Err(DeviceError::conflict(
+            "a PIN change transaction has nothing to show or sign",
+        )),
         _ => Err(DeviceError::new(
             ErrorCode::ServerError,
             "unknown session kind",
@@ -347,7 +352,7 @@ async fn apply_gate(
     Ok(gate)
 }
 
-fn attempts(key: &AccountKey) -> u32 {
+pub(super) fn attempts(key: &AccountKey) -> u32 {
     u32::try_from(key.failed_attempts).unwrap_or(u32::MAX)
 }
 
@@ -373,14 +378,26 @@ pub async fn unlock_result(
             "evaluation already answered or not this key's",
         ));
     }
-    let proven = match &request.proof {
-        Some(proof) => vault::verify_unlock_proof(
-            &keys::unlock_proof_key(server, &key)?,
-            request.evaluation_id.as_bytes(),
-            proof.as_bytes(),
-        ),
-        None => false,
-    };
+    let proven_pin = keys::check_unlock_proof(
+        server,
+        &mut key,
+        request.evaluation_id.as_bytes(),
+        request.proof.as_ref().map(B64::as_bytes),
+    )?;
+    let proven = proven_pin != keys::ProvenPin::None;
+    if proven_pin == keys::ProvenPin::New {
+        tx.audit(
+            &key.document_number,
+            now,
+            "PIN_CHANGED",
+            &format!("{} key: the new PIN was proven by an unlock", key.role),
+        )
+        .await?;
+    }
+    if proven && session.kind == super::pin_change::KIND {
+        super::pin_change::old_pin_proven(&mut session)?;
+        tx.update_session(&session).await?;
+    }
     tx.set_evaluation_outcome(
         request.evaluation_id.as_bytes(),
         if proven { "RIGHT" } else { "WRONG" },

@@ -128,6 +128,8 @@ pub struct AccountKey {
     pub oprf_key: Vec<u8>,
     /// Sealed unlock-proof key.
     pub unlock_proof_key: Option<Vec<u8>>,
+    /// Sealed unlock-proof key of a new PIN, until the device confirms it.
+    pub pending_unlock_proof_key: Option<Vec<u8>>,
     /// Unproven PIN attempts in a row.
     pub failed_attempts: i64,
     /// When the last unproven attempt was served.

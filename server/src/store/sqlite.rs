@@ -131,6 +131,7 @@ fn key_of(row: &sqlx::sqlite::SqliteRow) -> Result<AccountKey, StoreError> {
         pending_share: row.try_get("pending_share").map_err(db)?,
         oprf_key: row.try_get("oprf_key").map_err(db)?,
         unlock_proof_key: row.try_get("unlock_proof_key").map_err(db)?,
+        pending_unlock_proof_key: row.try_get("pending_unlock_proof_key").map_err(db)?,
         failed_attempts: row.try_get("failed_attempts").map_err(db)?,
         last_failed_at: row.try_get("last_failed_at").map_err(db)?,
         token_hash: row.try_get("token_hash").map_err(db)?,
@@ -400,7 +401,7 @@ impl Tx for SqliteTx {
         sqlx::query(
             "UPDATE account_keys SET state = ?, verified = ?, public_key = ?, epoch = ?,
              share = ?, pending_share = ?, oprf_key = ?, unlock_proof_key = ?,
-             failed_attempts = ?, last_failed_at = ?, token_hash = ?, next_token_hash = ?,
+             pending_unlock_proof_key = ?, failed_attempts = ?, last_failed_at = ?, token_hash = ?, next_token_hash = ?,
              signatures_since_refresh = ?, refreshed_at = ?, cert_serial = ?, cert_pem = ?
              WHERE document_number = ? AND role = ?",
         )
@@ -412,6 +413,7 @@ impl Tx for SqliteTx {
         .bind(&k.pending_share)
         .bind(&k.oprf_key)
         .bind(&k.unlock_proof_key)
+        .bind(&k.pending_unlock_proof_key)
         .bind(k.failed_attempts)
         .bind(k.last_failed_at)
         .bind(&k.token_hash)
