@@ -26,6 +26,7 @@ pub fn kind_name(kind: TransactionKind) -> &'static str {
         TransactionKind::Authentication => "authentication",
         TransactionKind::Signature => "signature",
         TransactionKind::PinVerification => "pin-verification",
+        TransactionKind::CertificateChoice => "certificate-choice",
     }
 }
 

@@ -219,6 +219,7 @@ pub async fn serve(data: DataDir) -> Result<Running, StartError> {
         .serve(app.into_make_service()),
     );
     let url = format!("https://{bound}");
+    data.server.set_bound_url(&url);
     tracing::info!(%url, pin = data.tls.spki_pin(), "kaksik server listening");
     Ok(Running {
         url,

@@ -27,6 +27,9 @@ pub struct Config {
     pub refresh_after_secs: i64,
     /// Allowed clock difference for signed device requests, in seconds.
     pub max_request_skew_secs: i64,
+    /// `deviceLinkBase` given to RPs; empty: this server's own https URL
+    /// followed by `/device-link`.
+    pub device_link_base: String,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             refresh_after_signatures: 10,
             refresh_after_secs: 24 * 3600,
             max_request_skew_secs: 300,
+            device_link_base: String::new(),
         }
     }
 }
@@ -115,6 +119,9 @@ impl Config {
         }
         if let Some(v) = var("KAKSIK_REFRESH_AFTER_SECS") {
             self.refresh_after_secs = parse("KAKSIK_REFRESH_AFTER_SECS", v)?;
+        }
+        if let Some(v) = var("KAKSIK_DEVICE_LINK_BASE") {
+            self.device_link_base = v;
         }
         Ok(())
     }

@@ -9,7 +9,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kaksik_core::client::{SpkiPin, pinned_tls_config};
-use kaksik_core::rp::{AcspV2, FlowType, HashAlgorithm, Interaction, Interactions};
+use kaksik_core::rp::{
+    AcspV2, AuthCodeBinding, CallbackValues, DeviceLink, DeviceLinkType, FlowType, HashAlgorithm,
+    Interaction, Interactions, SessionSecret, SessionType,
+};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
@@ -69,6 +72,100 @@ pub struct Started {
     pub interactions: String,
     /// Hash algorithm asked for.
     pub hash_algorithm: HashAlgorithm,
+    /// `initialCallbackUrl` as sent (empty outside same-device flows).
+    pub initial_callback_url: String,
+}
+
+/// A device-link session the RP started: what it needs to draw the QR
+/// code each second or hand out the same-device link, and to check the
+/// callback that comes back.
+pub struct LinkSession {
+    /// What to verify the result against (`vc` is the code the RP could
+    /// show; device-link flows show none).
+    pub started: Started,
+    /// `sessionToken`.
+    pub session_token: String,
+    /// `sessionSecret`: keys the authCode and proves the callback.
+    pub session_secret: SessionSecret,
+    /// `deviceLinkBase`.
+    pub device_link_base: String,
+    /// auth, sign or cert.
+    pub session_type: SessionType,
+    /// When the session response arrived: `elapsedSeconds` counts from
+    /// here.
+    pub received_at: std::time::Instant,
+    rp_name: String,
+    scheme: String,
+}
+
+impl LinkSession {
+    fn binding(&self) -> AuthCodeBinding {
+        AuthCodeBinding {
+            scheme: self.scheme.clone(),
+            signature_protocol: self.session_type.signature_protocol(),
+            rp_challenge_or_digest: self.started.challenge_or_digest.clone(),
+            rp_name: self.rp_name.clone(),
+            brokered_rp_name: String::new(),
+            interactions: self.started.interactions.clone(),
+            initial_callback_url: self.started.initial_callback_url.clone(),
+        }
+    }
+
+    /// The link of type `link_type` (`elapsed_seconds` for QR only).
+    pub fn link(
+        &self,
+        link_type: DeviceLinkType,
+        elapsed_seconds: Option<u32>,
+        lang: &str,
+    ) -> Result<String, RpClientError> {
+        DeviceLink {
+            base: self.device_link_base.clone(),
+            link_type,
+            elapsed_seconds,
+            session_token: self.session_token.clone(),
+            session_type: self.session_type,
+            lang: lang.to_owned(),
+        }
+        .build(&self.session_secret, &self.binding())
+        .map_err(|e| RpClientError::Unexpected(e.to_string()))
+    }
+
+    /// The QR code's content now: redraw it every second.
+    pub fn qr_link(&self, lang: &str) -> Result<String, RpClientError> {
+        let elapsed = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
+        self.link(DeviceLinkType::Qr, Some(elapsed), lang)
+    }
+
+    /// The checks an RP runs on the callback URL of a same-device flow:
+    /// `sessionSecretDigest` proves the callback comes from this session,
+    /// and for an authentication `userChallengeVerifier` must hash to the
+    /// `userChallenge` the signature covers.
+    pub fn verify_callback(
+        &self,
+        callback_url: &str,
+        completed: &Completed,
+    ) -> Result<(), RpClientError> {
+        if !callback_url.starts_with(&self.started.initial_callback_url) {
+            return Err(RpClientError::Verification(
+                "the callback is not to the initialCallbackUrl".into(),
+            ));
+        }
+        let values = CallbackValues::parse(callback_url)
+            .map_err(|e| RpClientError::Verification(e.to_string()))?;
+        let expected = match self.session_type {
+            SessionType::Auth => Some(
+                completed.body["signature"]["userChallenge"]
+                    .as_str()
+                    .ok_or_else(|| {
+                        RpClientError::Verification("the result has no userChallenge".into())
+                    })?,
+            ),
+            SessionType::Sign | SessionType::Cert => None,
+        };
+        values
+            .verify(&self.session_secret, expected)
+            .map_err(|e| RpClientError::Verification(e.to_string()))
+    }
 }
 
 /// A completed session as the RP receives it.
@@ -126,7 +223,8 @@ impl RpClient {
         read(response).await
     }
 
-    fn interactions(text: &str) -> Result<String, RpClientError> {
+    /// `interactions` showing `text` with PIN entry (`displayTextAndPIN`).
+    pub fn interactions(text: &str) -> Result<String, RpClientError> {
         let list = Interactions::new(vec![Interaction::DisplayTextAndPin {
             display_text60: text.chars().take(60).collect(),
         }])
@@ -141,11 +239,216 @@ impl RpClient {
         target: &Target,
         text: &str,
     ) -> Result<Started, RpClientError> {
+        self.authenticate_with(target, &Self::interactions(text)?)
+            .await
+    }
+
+    /// [`RpClient::authenticate`] with any `interactions` (Base64 JSON).
+    pub async fn authenticate_with(
+        &self,
+        target: &Target,
+        interactions: &str,
+    ) -> Result<Started, RpClientError> {
+        let (challenge, body) = self.auth_body(interactions, None);
+        let answer = self
+            .post_json(
+                &format!("/v3/authentication/notification/{}", target.path()),
+                &body,
+            )
+            .await?;
+        started(
+            &answer,
+            challenge,
+            interactions.to_owned(),
+            HashAlgorithm::Sha512,
+            String::new(),
+        )
+    }
+
+    /// Starts a device-link authentication: anonymous when `target` is
+    /// `None`; a same-device flow when `callback` is given.
+    pub async fn authenticate_device_link(
+        &self,
+        target: Option<&Target>,
+        text_shown: &str,
+        callback: Option<&str>,
+    ) -> Result<LinkSession, RpClientError> {
+        let interactions = Self::interactions(text_shown)?;
+        let (challenge, body) = self.auth_body(&interactions, callback);
+        let path = match target {
+            None => "/v3/authentication/device-link/anonymous".to_owned(),
+            Some(target) => format!("/v3/authentication/device-link/{}", target.path()),
+        };
+        let answer = self.post_json(&path, &body).await?;
+        let code =
+            kaksik_core::vc::rp_challenge_code(&STANDARD.decode(&challenge).unwrap_or_default());
+        self.link_session(
+            &answer,
+            Started {
+                session_id: text(&answer["sessionID"])?,
+                vc: code.to_string(),
+                challenge_or_digest: challenge,
+                interactions,
+                hash_algorithm: HashAlgorithm::Sha512,
+                initial_callback_url: callback.unwrap_or_default().to_owned(),
+            },
+            SessionType::Auth,
+        )
+    }
+
+    /// Starts a device-link signature of a SHA-256 `digest` for `target`.
+    pub async fn sign_device_link(
+        &self,
+        target: &Target,
+        digest: &[u8; 32],
+        text_shown: &str,
+        callback: Option<&str>,
+    ) -> Result<LinkSession, RpClientError> {
+        let interactions = Self::interactions(text_shown)?;
+        let (digest_text, body) = self.sign_body(digest, &interactions, callback);
+        let answer = self
+            .post_json(
+                &format!("/v3/signature/device-link/{}", target.path()),
+                &body,
+            )
+            .await?;
+        self.link_session(
+            &answer,
+            Started {
+                session_id: text(&answer["sessionID"])?,
+                vc: kaksik_core::vc::digest_code(digest).to_string(),
+                challenge_or_digest: digest_text,
+                interactions,
+                hash_algorithm: HashAlgorithm::Sha256,
+                initial_callback_url: callback.unwrap_or_default().to_owned(),
+            },
+            SessionType::Sign,
+        )
+    }
+
+    /// Starts an anonymous device-link certificate choice.
+    pub async fn certificate_choice_device_link(
+        &self,
+        callback: Option<&str>,
+    ) -> Result<LinkSession, RpClientError> {
+        let mut body = json!({
+            "relyingPartyUUID": self.uuid,
+            "relyingPartyName": self.name,
+            "certificateLevel": "QUALIFIED",
+            "nonce": fresh_nonce(),
+        });
+        if let Some(callback) = callback {
+            body["initialCallbackUrl"] = json!(callback);
+        }
+        let answer = self
+            .post_json(
+                "/v3/signature/certificate-choice/device-link/anonymous",
+                &body,
+            )
+            .await?;
+        self.link_session(
+            &answer,
+            Started {
+                session_id: text(&answer["sessionID"])?,
+                vc: String::new(),
+                challenge_or_digest: String::new(),
+                interactions: String::new(),
+                hash_algorithm: HashAlgorithm::Sha256,
+                initial_callback_url: callback.unwrap_or_default().to_owned(),
+            },
+            SessionType::Cert,
+        )
+    }
+
+    /// Starts a notification certificate choice; the session id.
+    pub async fn certificate_choice(&self, target: &Target) -> Result<String, RpClientError> {
+        let body = json!({
+            "relyingPartyUUID": self.uuid,
+            "relyingPartyName": self.name,
+            "certificateLevel": "QUALIFIED",
+            "nonce": fresh_nonce(),
+        });
+        let answer = self
+            .post_json(
+                &format!(
+                    "/v3/signature/certificate-choice/notification/{}",
+                    target.path()
+                ),
+                &body,
+            )
+            .await?;
+        text(&answer["sessionID"])
+    }
+
+    /// Starts the notification signature linked to the completed
+    /// certificate choice `linked_session_id` of `document`.
+    pub async fn sign_linked(
+        &self,
+        document: &str,
+        linked_session_id: &str,
+        digest: &[u8; 32],
+        text_shown: &str,
+    ) -> Result<Started, RpClientError> {
+        let interactions = Self::interactions(text_shown)?;
+        let (digest_text, mut body) = self.sign_body(digest, &interactions, None);
+        body["linkedSessionID"] = json!(linked_session_id);
+        let answer = self
+            .post_json(
+                &format!("/v3/signature/notification/linked/{document}"),
+                &body,
+            )
+            .await?;
+        started(
+            &answer,
+            digest_text,
+            interactions,
+            HashAlgorithm::Sha256,
+            String::new(),
+        )
+    }
+
+    /// The signing certificate of `document`, DER.
+    pub async fn signing_certificate(&self, document: &str) -> Result<Vec<u8>, RpClientError> {
+        let body = json!({
+            "relyingPartyUUID": self.uuid,
+            "relyingPartyName": self.name,
+            "certificateLevel": "QUALIFIED",
+        });
+        let answer = self
+            .post_json(&format!("/v3/signature/certificate/{document}"), &body)
+            .await?;
+        STANDARD
+            .decode(text(&answer["cert"]["value"])?)
+            .map_err(|_| RpClientError::Unexpected("cert.value is not Base64".into()))
+    }
+
+    fn link_session(
+        &self,
+        answer: &Value,
+        started: Started,
+        session_type: SessionType,
+    ) -> Result<LinkSession, RpClientError> {
+        let secret = SessionSecret::from_base64(&text(&answer["sessionSecret"])?)
+            .map_err(|e| RpClientError::Unexpected(e.to_string()))?;
+        Ok(LinkSession {
+            started,
+            session_token: text(&answer["sessionToken"])?,
+            session_secret: secret,
+            device_link_base: text(&answer["deviceLinkBase"])?,
+            session_type,
+            received_at: std::time::Instant::now(),
+            rp_name: self.name.clone(),
+            scheme: "kaksik".into(),
+        })
+    }
+
+    /// An ACSP_V2 request body with a fresh 64-byte rpChallenge; the
+    /// challenge (standard Base64) and the body.
+    fn auth_body(&self, interactions: &str, callback: Option<&str>) -> (String, Value) {
         let mut challenge = [0u8; 64];
         rand::fill(&mut challenge);
         let challenge = STANDARD.encode(challenge);
-        let interactions = Self::interactions(text)?;
-        let body = json!({
+        let mut body = json!({
             "relyingPartyUUID": self.uuid,
             "relyingPartyName": self.name,
             "certificateLevel": "QUALIFIED",
@@ -158,25 +461,22 @@ impl RpClient {
             "interactions": interactions,
             "vcType": "numeric4",
         });
-        let answer = self
-            .post_json(
-                &format!("/v3/authentication/notification/{}", target.path()),
-                &body,
-            )
-            .await?;
-        started(&answer, challenge, interactions, HashAlgorithm::Sha512)
+        if let Some(callback) = callback {
+            body["initialCallbackUrl"] = json!(callback);
+        }
+        (challenge, body)
     }
 
-    /// Starts a notification signature of a SHA-256 `digest`.
-    pub async fn sign(
+    /// A RAW_DIGEST_SIGNATURE request body for a SHA-256 digest, with a
+    /// fresh nonce; the digest (standard Base64) and the body.
+    fn sign_body(
         &self,
-        target: &Target,
         digest: &[u8; 32],
-        text: &str,
-    ) -> Result<Started, RpClientError> {
+        interactions: &str,
+        callback: Option<&str>,
+    ) -> (String, Value) {
         let digest = STANDARD.encode(digest);
-        let interactions = Self::interactions(text)?;
-        let body = json!({
+        let mut body = json!({
             "relyingPartyUUID": self.uuid,
             "relyingPartyName": self.name,
             "certificateLevel": "QUALIFIED",
@@ -186,16 +486,37 @@ impl RpClient {
                 "signatureAlgorithm": "ecdsa",
                 "signatureAlgorithmParameters": { "hashAlgorithm": "SHA-256" },
             },
-            "nonce": "kaksik",
+            "nonce": fresh_nonce(),
             "interactions": interactions,
         });
+        if let Some(callback) = callback {
+            body["initialCallbackUrl"] = json!(callback);
+        }
+        (digest, body)
+    }
+
+    /// Starts a notification signature of a SHA-256 `digest`.
+    pub async fn sign(
+        &self,
+        target: &Target,
+        digest: &[u8; 32],
+        text: &str,
+    ) -> Result<Started, RpClientError> {
+        let interactions = Self::interactions(text)?;
+        let (digest_text, body) = self.sign_body(digest, &interactions, None);
         let answer = self
             .post_json(
                 &format!("/v3/signature/notification/{}", target.path()),
                 &body,
             )
             .await?;
-        started(&answer, digest, interactions, HashAlgorithm::Sha256)
+        started(
+            &answer,
+            digest_text,
+            interactions,
+            HashAlgorithm::Sha256,
+            String::new(),
+        )
     }
 
     /// Long-polls until the session completes (or `total` passes).
@@ -275,6 +596,7 @@ fn started(
     challenge: String,
     interactions: String,
     hash: HashAlgorithm,
+    initial_callback_url: String,
 ) -> Result<Started, RpClientError> {
     Ok(Started {
         session_id: text(&answer["sessionID"])?,
@@ -282,7 +604,16 @@ fn started(
         challenge_or_digest: challenge,
         interactions,
         hash_algorithm: hash,
+        initial_callback_url,
     })
+}
+
+/// A fresh request `nonce`: signature and certificate-choice requests
+/// with the same nonce within 15 s are answered with the same session.
+pub fn fresh_nonce() -> String {
+    let mut bytes = [0u8; 18];
+    rand::fill(&mut bytes);
+    kaksik_core::rp::encoding::encode_url(&bytes)
 }
 
 /// The certificate and public key a result was signed with, after its
@@ -428,7 +759,7 @@ pub fn verify_authentication(
         interaction_type_used: field(&body["interactionTypeUsed"])
             .parse()
             .map_err(|e| fail(format!("interactionTypeUsed: {e}")))?,
-        initial_callback_url: String::new(),
+        initial_callback_url: started.initial_callback_url.clone(),
         flow_type: field(&body["signature"]["flowType"])
             .parse::<FlowType>()
             .map_err(|e| fail(format!("flowType: {e}")))?,

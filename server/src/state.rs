@@ -27,8 +27,12 @@ pub struct Server {
     pub ca: CertificateAuthority,
     /// Settings.
     pub config: Config,
-    /// Public https URL of this server (for device links, the demo).
+    /// Public https URL of this server (for device links, the demo), as
+    /// configured.
     pub public_url: String,
+    /// The URL actually bound, once serving (a port 0 listen address
+    /// becomes a real port only then).
+    bound_url: std::sync::OnceLock<String>,
     changes: watch::Sender<u64>,
 }
 
@@ -57,8 +61,24 @@ impl Server {
             ca,
             config,
             public_url,
+            bound_url: std::sync::OnceLock::new(),
             changes,
         }
+    }
+
+    /// Records the URL the server is reachable at once it has bound.
+    pub fn set_bound_url(&self, url: &str) {
+        let _ = self.bound_url.set(url.to_owned());
+    }
+
+    /// `deviceLinkBase`: configured, or this server's own URL followed by
+    /// `/device-link`.
+    pub fn device_link_base(&self) -> String {
+        if !self.config.device_link_base.is_empty() {
+            return self.config.device_link_base.clone();
+        }
+        let url = self.bound_url.get().unwrap_or(&self.public_url);
+        format!("{url}/device-link")
     }
 
     /// Now, Unix seconds.

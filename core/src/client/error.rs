@@ -81,6 +81,22 @@ pub enum ClientError {
     /// The server no longer accepts this app version: update the app.
     #[error("this app version is no longer accepted; update the app")]
     ClientTooOld,
+    /// The code picked in a code choice is not the one the RP shows: the
+    /// request was refused (the RP sees WRONG_VC) and nothing was signed.
+    #[error("the code picked is not the one the service shows; nothing was signed")]
+    WrongVerificationCode,
+    /// The device link (QR code, Web2App or App2App link) is not valid
+    /// here: tampered, for another server, or a stale QR code. Scan the
+    /// code again.
+    #[error("the link is not valid: {reason}")]
+    LinkInvalid {
+        /// Which rule it broke.
+        reason: String,
+    },
+    /// None of the interactions the RP allows is one this app can show
+    /// (the RP sees REQUIRED_INTERACTION_NOT_SUPPORTED_BY_APP).
+    #[error("this app cannot show what the service asks for")]
+    InteractionNotSupported,
     /// The co-signing protocol failed a check (DKLs23's ban rule): the key
     /// is unusable and the person must register again.
     #[error("the co-signing protocol failed a check; register again")]
@@ -132,6 +148,8 @@ impl ClientError {
             ErrorCode::TransactionExpired => Self::TransactionExpired,
             ErrorCode::ProtocolFailure => Self::ProtocolFailure,
             ErrorCode::ClientTooOld => Self::ClientTooOld,
+            ErrorCode::WrongVerificationCode => Self::WrongVerificationCode,
+            ErrorCode::LinkInvalid => Self::LinkInvalid { reason: message },
             ErrorCode::BadRequest
             | ErrorCode::Unauthorized
             | ErrorCode::NotFound
@@ -353,6 +371,16 @@ mod tests {
             ),
             (ErrorCode::ProtocolFailure, ClientError::ProtocolFailure),
             (ErrorCode::ClientTooOld, ClientError::ClientTooOld),
+            (
+                ErrorCode::WrongVerificationCode,
+                ClientError::WrongVerificationCode,
+            ),
+            (
+                ErrorCode::LinkInvalid,
+                ClientError::LinkInvalid {
+                    reason: "because".into(),
+                },
+            ),
             (
                 ErrorCode::ServerError,
                 ClientError::Server {

@@ -14,7 +14,8 @@
 //! - `pin_gate`: PIN setup and unlock over the wire (OPRF, vault, unlock
 //!   proof);
 //! - `cosigning`: the DKG, signing and refresh rounds over the wire;
-//! - `registration`, `transactions` and `pin_change`: the public flows;
+//! - `registration`, `transactions`, `device_links` and `pin_change`: the
+//!   public flows;
 //! - `error`: the one [`ClientError`] a UI acts on.
 //!
 //! # Concurrency and crashes
@@ -37,10 +38,12 @@ use tokio::sync::Mutex;
 
 use crate::crypto::channel::ProtocolPublicKey;
 use crate::device_key::{DeviceKey, device_id};
+use crate::rp::InteractionType;
 use crate::store::SecureStore;
 
 mod account_state;
 mod cosigning;
+mod device_links;
 mod error;
 mod pin_change;
 mod pin_gate;
@@ -86,6 +89,10 @@ pub struct ClientConfig {
     pub tls_spki_pin: String,
     /// Timeout of every request (a long-poll gets its wait on top).
     pub request_timeout: Duration,
+    /// The interactions this app can show. A transaction that allows none
+    /// of them is declined with REQUIRED_INTERACTION_NOT_SUPPORTED_BY_APP
+    /// ([`ClientError::InteractionNotSupported`]). Default: all of them.
+    pub supported_interactions: Vec<InteractionType>,
 }
 
 impl ClientConfig {
@@ -95,6 +102,7 @@ impl ClientConfig {
             server_url: server_url.into(),
             tls_spki_pin: tls_spki_pin.into(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            supported_interactions: InteractionType::ALL.to_vec(),
         }
     }
 }
@@ -110,6 +118,8 @@ pub struct Authenticator {
     protocol_key: OnceLock<ProtocolPublicKey>,
     /// Serialises the flows that change the vaults or the record.
     flow: Mutex<()>,
+    /// What the app can show ([`ClientConfig::supported_interactions`]).
+    supported_interactions: Vec<InteractionType>,
 }
 
 impl Authenticator {
@@ -136,6 +146,7 @@ impl Authenticator {
             device_public_key,
             protocol_key: OnceLock::new(),
             flow: Mutex::new(()),
+            supported_interactions: config.supported_interactions,
         })
     }
 

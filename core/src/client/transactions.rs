@@ -17,9 +17,10 @@ use crate::crypto::secret::Secret32;
 use crate::crypto::vault;
 use crate::pin::{Pin, PinKind};
 use crate::protocol::api::{
-    self, AccountInfo, B64, Confirm, Decline, DeclineReason, Empty, Transaction, TransactionList,
-    TransactionSummary, WaitRequest, path,
+    self, AccountInfo, B64, Confirm, Decline, DeclineReason, Empty, SignPayload, Transaction,
+    TransactionList, TransactionSummary, WaitRequest, path,
 };
+use crate::rp::callback_url_from_digest;
 
 /// An approval the server completed.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,6 +32,10 @@ pub struct Approved {
     /// signed, for the callback of a same-device flow
     /// ([`crate::rp::callback_url`]). Keep it until the callback is opened.
     pub user_challenge_verifier: Option<String>,
+    /// Same-device flows (Web2App, App2App): the URL to open now, back to
+    /// the RP: `initialCallbackUrl` with `sessionSecretDigest` (and, for
+    /// an authentication, `userChallengeVerifier`) appended.
+    pub callback_url: Option<String>,
 }
 
 impl fmt::Debug for Approved {
@@ -42,6 +47,10 @@ impl fmt::Debug for Approved {
             .field(
                 "user_challenge_verifier",
                 &self.user_challenge_verifier.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field(
+                "callback_url",
+                &self.callback_url.as_ref().map(|_| "[REDACTED]"),
             )
             .finish()
     }
@@ -89,7 +98,34 @@ impl Authenticator {
     /// any call.
     pub async fn transaction(&self, id: &str) -> Result<TransactionView, ClientError> {
         self.registered()?;
-        view::view(&self.fetch_transaction(id).await?)
+        let transaction = self.fetch_transaction(id).await?;
+        self.shown(&transaction).await
+    }
+
+    /// The view of `transaction`; one this app cannot show is declined
+    /// (REQUIRED_INTERACTION_NOT_SUPPORTED_BY_APP) on the way.
+    pub(super) async fn shown(
+        &self,
+        transaction: &Transaction,
+    ) -> Result<TransactionView, ClientError> {
+        match view::view(transaction, &self.supported_interactions) {
+            Err(ClientError::InteractionNotSupported) => {
+                self.refuse_unsupported(&transaction.id).await
+            }
+            other => other,
+        }
+    }
+
+    /// Declines `id` because no interaction of it can be shown, and says
+    /// so.
+    async fn refuse_unsupported<T>(&self, id: &str) -> Result<T, ClientError> {
+        if let Err(error) = self
+            .decline_with_reason(id, DeclineReason::InteractionNotSupported)
+            .await
+        {
+            tracing::warn!(%error, "declining an unsupported transaction failed");
+        }
+        Err(ClientError::InteractionNotSupported)
     }
 
     /// Approves transaction `id` with `pin` (ASCII digits: PIN1 for an
@@ -230,8 +266,21 @@ impl Authenticator {
         // Everything that can be checked is checked before the PIN costs
         // a counted attempt.
         let transaction = self.fetch_transaction(id).await?;
-        let (view, to_sign) = view::to_sign(&transaction)?;
+        let (view, to_sign) = match view::to_sign(&transaction, &self.supported_interactions) {
+            Err(ClientError::InteractionNotSupported) => {
+                return self.refuse_unsupported(id).await;
+            }
+            other => other?,
+        };
         check_code_choice(&view, chosen_code)?;
+        if view.code_choice.is_some() && chosen_code != to_sign.code.as_deref() {
+            // The person picked a code the RP does not show: the request
+            // ends here (WRONG_VC), before the PIN costs an attempt.
+            self.decline_with_reason(id, DeclineReason::WrongCode)
+                .await?;
+            return Err(ClientError::WrongVerificationCode);
+        }
+        let callback = same_device_callback(&transaction)?;
         let role = view.role;
         let pin = Pin::new(PinKind::from(role), pin)
             .map_err(|error| ClientError::invalid_input(error.to_string()))?;
@@ -297,14 +346,50 @@ impl Authenticator {
             }
         }
 
+        let callback_url = callback
+            .map(|(initial, digest)| {
+                callback_url_from_digest(
+                    &initial,
+                    &digest,
+                    to_sign.user_challenge_verifier.as_deref(),
+                )
+                .map_err(|e| ClientError::invalid_response(e.to_string()))
+            })
+            .transpose()?;
         Ok(Approved {
             signature_der: done.signature.0,
             user_challenge_verifier: to_sign.user_challenge_verifier,
+            callback_url,
         })
     }
 }
 
-fn check_id(id: &str) -> Result<(), ClientError> {
+/// The RP's callback URL and `sessionSecretDigest` of a same-device
+/// flow; for an authentication the URL must be the one its ACSP_V2
+/// message binds.
+fn same_device_callback(
+    transaction: &Transaction,
+) -> Result<Option<(String, String)>, ClientError> {
+    let (Some(initial), Some(digest)) = (
+        &transaction.initial_callback_url,
+        &transaction.session_secret_digest,
+    ) else {
+        return Ok(None);
+    };
+    if let SignPayload::AcspV2 {
+        initial_callback_url,
+        ..
+    } = &transaction.payload
+        && initial_callback_url != initial
+    {
+        return Err(ClientError::invalid_response(
+            "the callback URL is not the one the authentication signs",
+        ));
+    }
+    Ok(Some((initial.clone(), digest.clone())))
+}
+
+pub(super) fn check_id(id: &str) -> Result<(), ClientError> {
     if is_path_safe_id(id) {
         Ok(())
     } else {
@@ -369,8 +454,10 @@ mod tests {
         let approved = Approved {
             signature_der: vec![0x30, 0x44],
             user_challenge_verifier: Some("verifier-text".into()),
+            callback_url: Some("https://rp.example/cb?x=1&userChallengeVerifier=v".into()),
         };
         let debug = format!("{approved:?}");
         assert!(!debug.contains("verifier-text"), "{debug}");
+        assert!(!debug.contains("userChallengeVerifier"), "{debug}");
     }
 }

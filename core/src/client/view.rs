@@ -79,6 +79,9 @@ pub(crate) struct ToSign {
     pub(crate) user_challenge: Option<String>,
     /// The interaction the person saw.
     pub(crate) interaction_used: Option<InteractionType>,
+    /// The verification code the device computed (kept here, not in the
+    /// view, so a code choice can be checked without showing the answer).
+    pub(crate) code: Option<String>,
 }
 
 impl fmt::Debug for ToSign {
@@ -96,8 +99,11 @@ impl fmt::Debug for ToSign {
 /// # Errors
 ///
 /// [`ClientError::InvalidResponse`] if the transaction breaks a rule.
-pub(crate) fn view(transaction: &Transaction) -> Result<TransactionView, ClientError> {
-    Ok(check(transaction)?.view)
+pub(crate) fn view(
+    transaction: &Transaction,
+    supported: &[InteractionType],
+) -> Result<TransactionView, ClientError> {
+    Ok(check(transaction, supported)?.view)
 }
 
 /// The view of `transaction` and what approving it signs, with a fresh
@@ -106,8 +112,12 @@ pub(crate) fn view(transaction: &Transaction) -> Result<TransactionView, ClientE
 /// # Errors
 ///
 /// [`ClientError::InvalidResponse`] if the transaction breaks a rule.
-pub(crate) fn to_sign(transaction: &Transaction) -> Result<(TransactionView, ToSign), ClientError> {
-    let checked = check(transaction)?;
+pub(crate) fn to_sign(
+    transaction: &Transaction,
+    supported: &[InteractionType],
+) -> Result<(TransactionView, ToSign), ClientError> {
+    let checked = check(transaction, supported)?;
+    let code = checked.code.map(|code| code.to_string());
     let interaction_used = checked.view.interaction;
     let to_sign = match checked.payload {
         Payload::Acsp { hash, template } => {
@@ -129,6 +139,7 @@ pub(crate) fn to_sign(transaction: &Transaction) -> Result<(TransactionView, ToS
                 user_challenge_verifier: Some(verifier),
                 user_challenge: Some(challenge),
                 interaction_used,
+                code,
             }
         }
         Payload::Digest(digest) => ToSign {
@@ -137,7 +148,13 @@ pub(crate) fn to_sign(transaction: &Transaction) -> Result<(TransactionView, ToS
             user_challenge_verifier: None,
             user_challenge: None,
             interaction_used,
+            code,
         },
+        Payload::Nothing => {
+            return Err(ClientError::invalid_input(
+                "a certificate choice is answered with share_certificate, not approved with a PIN",
+            ));
+        }
     };
     Ok((checked.view, to_sign))
 }
@@ -146,6 +163,7 @@ struct Checked {
     view: TransactionView,
     run: RunId,
     payload: Payload,
+    code: Option<VerificationCode>,
 }
 
 enum Payload {
@@ -156,9 +174,11 @@ enum Payload {
         template: Box<AcspV2>,
     },
     Digest(SignDigest),
+    /// A certificate choice signs nothing.
+    Nothing,
 }
 
-fn check(transaction: &Transaction) -> Result<Checked, ClientError> {
+fn check(transaction: &Transaction, supported: &[InteractionType]) -> Result<Checked, ClientError> {
     if !is_path_safe_id(&transaction.id) {
         return Err(ClientError::invalid_response(
             "a transaction id out of form",
@@ -235,6 +255,9 @@ fn check(transaction: &Transaction) -> Result<Checked, ClientError> {
             let digest = SignDigest::new(&digest).map_err(ClientError::from_cosign)?;
             (Payload::Digest(digest), code, None)
         }
+        (TransactionKind::CertificateChoice, SignPayload::CertificateChoice {}) => {
+            (Payload::Nothing, None, None)
+        }
         (kind, _) => {
             return Err(ClientError::invalid_response(format!(
                 "a {kind:?} transaction with another kind's payload"
@@ -243,12 +266,13 @@ fn check(transaction: &Transaction) -> Result<Checked, ClientError> {
     };
 
     // A PIN verification shows no RP text: the app says what it is.
-    let shown = match kind {
-        TransactionKind::PinVerification => None,
-        TransactionKind::Authentication | TransactionKind::Signature => {
-            Some(shown_interaction(&transaction.interactions, flow)?)
-        }
-    };
+    let shown =
+        match kind {
+            TransactionKind::PinVerification | TransactionKind::CertificateChoice => None,
+            TransactionKind::Authentication | TransactionKind::Signature => Some(
+                shown_interaction(&transaction.interactions, flow, supported)?,
+            ),
+        };
     let (verification_code, code_choice) = match &shown {
         Some(Interaction::ConfirmationMessageAndVerificationCodeChoice { .. }) => {
             let correct = code.ok_or_else(|| {
@@ -277,22 +301,25 @@ fn check(transaction: &Transaction) -> Result<Checked, ClientError> {
         },
         run,
         payload,
+        code,
     })
 }
 
-/// The first interaction of the list: every type is one this app shows.
+/// The first interaction of the list that this app shows;
+/// [`ClientError::InteractionNotSupported`] when it shows none of them.
 fn shown_interaction(
     interactions: &str,
     flow: Option<InteractionFlow>,
+    supported: &[InteractionType],
 ) -> Result<Interaction, ClientError> {
     let interactions = Interactions::parse_base64(interactions).map_err(rp_error)?;
     if let Some(flow) = flow {
         interactions.validate_for_flow(flow).map_err(rp_error)?;
     }
     interactions
-        .first_supported(|_| true)
+        .first_supported(|kind| supported.contains(&kind))
         .cloned()
-        .ok_or_else(|| ClientError::invalid_response("an empty interactions list"))
+        .ok_or(ClientError::InteractionNotSupported)
 }
 
 /// The server's three codes, checked: four digits each, distinct, and one
@@ -341,6 +368,15 @@ mod tests {
     use super::*;
     use crate::rp::encoding::{encode_std, encode_url};
 
+    /// An app that shows every interaction type.
+    fn view(transaction: &Transaction) -> Result<TransactionView, ClientError> {
+        super::view(transaction, InteractionType::ALL)
+    }
+
+    fn to_sign(transaction: &Transaction) -> Result<(TransactionView, ToSign), ClientError> {
+        super::to_sign(transaction, InteractionType::ALL)
+    }
+
     fn interactions(list: Vec<Interaction>) -> String {
         Interactions::new(list).unwrap().base64().to_owned()
     }
@@ -362,6 +398,8 @@ mod tests {
                 flow_type: flow_type.into(),
             },
             code_choice: None,
+            session_secret_digest: None,
+            initial_callback_url: None,
             sign_run: B64(vec![1; 32]),
             expires_at: 1_900_000_000,
         }
@@ -382,6 +420,8 @@ mod tests {
                 hash_algorithm: hash.into(),
             },
             code_choice: None,
+            session_secret_digest: None,
+            initial_callback_url: None,
             sign_run: B64(vec![2; 32]),
             expires_at: 1_900_000_000,
         }
@@ -448,7 +488,7 @@ mod tests {
         assert_eq!(to_sign.run, RunId([1; 32]));
 
         // Every approval gets its own verifier.
-        let (_, again) = super::to_sign(&transaction).unwrap();
+        let (_, again) = self::to_sign(&transaction).unwrap();
         assert_ne!(again.user_challenge_verifier, Some(verifier));
     }
 

@@ -175,6 +175,14 @@ pub mod path {
     pub fn decline(id: &str) -> String {
         format!("/device/v1/transactions/{id}/decline")
     }
+    /// `POST` [`super::OpenDeviceLink`] → [`super::Transaction`]: the
+    /// device opened a QR code or a Web2App/App2App link.
+    pub const DEVICE_LINKS: &str = "/device/v1/device-links";
+    /// `POST` [`super::Empty`] → [`super::Empty`]: the person agreed to
+    /// give the RP their signing certificate (no PIN: nothing is signed).
+    pub fn share_certificate(id: &str) -> String {
+        format!("/device/v1/transactions/{id}/share-certificate")
+    }
     /// `POST` [`super::Empty`] → [`super::PinChangeStarted`]: a
     /// `PIN_CHANGE` transaction of the `role` key.
     pub fn pin_change(role: crate::role::KeyRole) -> String {
@@ -384,6 +392,15 @@ pub struct PinSetup {
     pub epoch_token_hash: B64,
 }
 
+/// A device link the device opened, as it was opened (the whole URL: the
+/// server checks its authCode over every byte).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDeviceLink {
+    /// `deviceLinkBase?deviceLinkType=…&…&authCode=…`.
+    pub link: String,
+}
+
 /// A PIN change opened: the transaction its steps run in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -522,6 +539,8 @@ pub enum TransactionKind {
     Signature,
     /// The PIN check at the end of registration.
     PinVerification,
+    /// Give the RP the signing certificate (no PIN, nothing signed).
+    CertificateChoice,
 }
 
 impl TransactionKind {
@@ -529,7 +548,7 @@ impl TransactionKind {
     pub fn role(self, verification_role: KeyRole) -> KeyRole {
         match self {
             TransactionKind::Authentication => KeyRole::Auth,
-            TransactionKind::Signature => KeyRole::Sign,
+            TransactionKind::Signature | TransactionKind::CertificateChoice => KeyRole::Sign,
             TransactionKind::PinVerification => verification_role,
         }
     }
@@ -555,6 +574,14 @@ pub struct Transaction {
     pub payload: SignPayload,
     /// Code choice: three codes to pick from, when the interaction asks.
     pub code_choice: Option<Vec<String>>,
+    /// Same-device flows (Web2App, App2App): `sessionSecretDigest` for the
+    /// callback URL the app opens after approving.
+    #[serde(default)]
+    pub session_secret_digest: Option<String>,
+    /// Same-device flows: the RP's `initialCallbackUrl`, which the app
+    /// opens (with its values appended) after approving.
+    #[serde(default)]
+    pub initial_callback_url: Option<String>,
     /// The co-signing run id.
     pub sign_run: B64,
     /// Unix seconds after which approval is refused.
@@ -582,6 +609,9 @@ pub enum SignPayload {
         /// `flowType`, SK's spelling.
         flow_type: String,
     },
+    /// Certificate choice: nothing is signed.
+    #[serde(rename = "CERTIFICATE_CHOICE")]
+    CertificateChoice {},
     /// Signing: the RP's digest, as given.
     #[serde(rename = "RAW_DIGEST_SIGNATURE")]
     RawDigest {
@@ -674,6 +704,12 @@ pub enum ErrorCode {
     ProtocolFailure,
     /// Client older than the server's minimum.
     ClientTooOld,
+    /// The code the person picked in a code choice is not the RP's; the
+    /// session ended with WRONG_VC.
+    WrongVerificationCode,
+    /// A device link that is not this server's, was tampered with, or
+    /// whose QR code is stale or from the future.
+    LinkInvalid,
     /// Anything else on the server's side.
     ServerError,
 }

@@ -63,7 +63,18 @@ pub fn callback_url(
     secret: &SessionSecret,
     verifier: Option<&str>,
 ) -> Result<String, RpError> {
+    callback_url_from_digest(initial, &session_secret_digest(secret), verifier)
+}
+
+/// [`callback_url`] for the phone, which is given `sessionSecretDigest`
+/// by the server and never the secret itself.
+pub fn callback_url_from_digest(
+    initial: &str,
+    session_secret_digest: &str,
+    verifier: Option<&str>,
+) -> Result<String, RpError> {
     rules::callback_url(initial)?;
+    rules::base64url_32(field::SESSION_SECRET_DIGEST, session_secret_digest)?;
     if let Some(verifier) = verifier {
         rules::base64url_32(field::USER_CHALLENGE_VERIFIER, verifier)?;
     }
@@ -72,10 +83,7 @@ pub fn callback_url(
         Some(_) if initial.ends_with(['?', '&']) => "",
         Some(_) => "&",
     };
-    let mut url = format!(
-        "{initial}{separator}sessionSecretDigest={}",
-        session_secret_digest(secret)
-    );
+    let mut url = format!("{initial}{separator}sessionSecretDigest={session_secret_digest}");
     if let Some(verifier) = verifier {
         url.push_str("&userChallengeVerifier=");
         url.push_str(verifier);

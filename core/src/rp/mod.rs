@@ -30,8 +30,8 @@ pub mod secret;
 
 pub use acsp::AcspV2;
 pub use callback::{
-    CallbackValues, callback_url, new_user_challenge_verifier, new_user_challenge_verifier_with,
-    session_secret_digest, user_challenge,
+    CallbackValues, callback_url, callback_url_from_digest, new_user_challenge_verifier,
+    new_user_challenge_verifier_with, session_secret_digest, user_challenge,
 };
 pub use device_link::{AuthCodeBinding, DEVICE_LINK_VERSION, DeviceLink};
 pub use enums::{
@@ -40,5 +40,5 @@ pub use enums::{
 pub use error::{RpError, RpErrorKind, field};
 pub use interactions::{Interaction, InteractionFlow, Interactions};
 pub use link_parser::ParsedDeviceLink;
-pub use rules::CHALLENGE_OR_DIGEST_LEN;
+pub use rules::{CHALLENGE_OR_DIGEST_LEN, callback_url as validate_initial_callback_url};
 pub use secret::SessionSecret;

@@ -88,7 +88,7 @@ pub(crate) fn callback_for_flow(value: &str, uses_callback: bool) -> Result<(), 
 /// A non-empty `initialCallbackUrl`: SK's `^https://[^|]+$`, restricted to
 /// printable ASCII (real RPs percent-encode), and without a `#` fragment,
 /// which would swallow the `sessionSecretDigest` the app appends.
-pub(crate) fn callback_url(value: &str) -> Result<(), RpError> {
+pub fn callback_url(value: &str) -> Result<(), RpError> {
     let f = field::INITIAL_CALLBACK_URL;
     url_text(f, value)?;
     if !value.starts_with("https://") || value.len() == "https://".len() {

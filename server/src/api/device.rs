@@ -11,15 +11,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use kaksik_core::protocol::api::{
-    self, B64, Confirm, CosignStep, Decline, Empty, ErrorCode, NewPinSetup, OprfRequest, PinSetup,
-    ServerInfo, SignFinish, SignStart, StartRegistration, UnlockResult, WaitRequest,
+    self, B64, Confirm, CosignStep, Decline, Empty, ErrorCode, NewPinSetup, OpenDeviceLink,
+    OprfRequest, PinSetup, ServerInfo, SignFinish, SignStart, StartRegistration, UnlockResult,
+    WaitRequest,
 };
 use kaksik_core::protocol::request_auth::{self, SignedHeaders};
 use kaksik_core::role::KeyRole;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::device::{DeviceError, pin_change, registration, transactions};
+use crate::device::{DeviceError, device_link, pin_change, registration, transactions};
 use crate::state::Server;
 
 /// `GET /device/v1/server-info`: the protocol key and version floor.
@@ -248,6 +249,14 @@ async fn handle(
         ["transactions", id, "decline"] => {
             let request: Decline = json(body, "decline")?;
             transactions::decline(server, device_id, id, request).await?;
+            to_json(&Empty {})?
+        }
+        ["device-links"] => {
+            let request: OpenDeviceLink = json(body, "device link")?;
+            to_json(&device_link::open(server, device_id, request).await?)?
+        }
+        ["transactions", id, "share-certificate"] => {
+            device_link::share_certificate(server, device_id, id).await?;
             to_json(&Empty {})?
         }
         ["keys", role, "pin-change"] => {

@@ -22,23 +22,7 @@ pub fn router(server: Arc<Server>) -> Router {
             get(device::server_info),
         )
         .route("/device/v1/{*rest}", post(device::call))
-        .route(
-            "/v3/authentication/notification/etsi/{id}",
-            post(rp::auth_by_etsi),
-        )
-        .route(
-            "/v3/authentication/notification/document/{doc}",
-            post(rp::auth_by_document),
-        )
-        .route(
-            "/v3/signature/notification/etsi/{id}",
-            post(rp::sign_by_etsi),
-        )
-        .route(
-            "/v3/signature/notification/document/{doc}",
-            post(rp::sign_by_document),
-        )
-        .route("/v3/session/{id}", get(rp::session_status))
+        .merge(rp::routes())
         .route("/ca/crl", get(ca::crl))
         .route("/ca/chain.pem", get(ca::chain))
         .fallback(rp::not_found)

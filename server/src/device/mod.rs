@@ -10,6 +10,7 @@ use kaksik_core::protocol::api::{ApiError, ErrorCode};
 use crate::at_rest::AtRestError;
 use crate::store::StoreError;
 
+pub mod device_link;
 pub mod keys;
 pub mod pin_change;
 pub mod registration;
@@ -55,11 +56,11 @@ impl DeviceError {
     /// The HTTP status for this error.
     pub fn status(&self) -> u16 {
         match self.code {
-            ErrorCode::BadRequest => 400,
+            ErrorCode::BadRequest | ErrorCode::LinkInvalid => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::EnrolmentInvalid | ErrorCode::CloneDetected => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict | ErrorCode::WrongVerificationCode => 409,
             ErrorCode::KeyDisabled | ErrorCode::TransactionExpired => 410,
             ErrorCode::ProtocolFailure => 422,
             ErrorCode::Locked => 423,

@@ -47,10 +47,25 @@ pub struct SessionRequest {
     pub server_random: String,
     /// `initialCallbackUrl`.
     pub initial_callback_url: String,
-    /// `flowType` of the session.
+    /// `flowType` of the session; for a device-link session empty until a
+    /// device opens the link, then the link's type.
     pub flow_type: String,
-    /// The verification code the RP was given.
+    /// The verification code the RP was given (or would compute).
     pub vc: String,
+    /// Started for a device link: not the device's until it opens it.
+    #[serde(default)]
+    pub device_link: bool,
+    /// For `confirmationMessageAndVerificationCodeChoice`: the three codes
+    /// offered, `vc` among them.
+    #[serde(default)]
+    pub code_choices: Vec<String>,
+}
+
+impl SessionRequest {
+    /// A device-link session no device has opened yet.
+    pub fn awaits_device(&self) -> bool {
+        self.device_link && self.flow_type.is_empty()
+    }
 }
 
 /// What the session status reports once the device has signed.
@@ -105,6 +120,14 @@ pub(super) async fn caller(tx: &mut dyn Tx, device_id: &str) -> Result<Account, 
     }
 }
 
+/// An RP's device-link session that no device has opened yet: not in any
+/// inbox, and no device can act on it until its link is opened.
+pub(super) fn awaits_device(session: &Session) -> bool {
+    session.rp_uuid.is_some()
+        && serde_json::from_str::<SessionRequest>(&session.request)
+            .is_ok_and(|request| request.awaits_device())
+}
+
 /// Ends sessions whose time ran out (read paths call this lazily).
 async fn expire(tx: &mut dyn Tx, session: &mut Session, now: i64) -> Result<(), DeviceError> {
     if session.state == "RUNNING" && session.expires_at <= now {
@@ -124,7 +147,7 @@ pub(super) async fn running_session(
     let mut session = tx
         .session(id)
         .await?
-        .filter(|s| s.document_number == account.document_number)
+        .filter(|s| s.document_number == account.document_number && !awaits_device(s))
         .ok_or_else(|| DeviceError::not_found("transaction"))?;
     expire(tx, &mut session, now).await?;
     if session.state != "RUNNING" {
@@ -177,7 +200,10 @@ pub async fn list(
         let mut transactions = Vec::new();
         for mut session in tx.running_sessions(&account.document_number).await? {
             expire(tx.as_mut(), &mut session, now).await?;
-            if session.state == "RUNNING" && session.kind != super::pin_change::KIND {
+            if session.state == "RUNNING"
+                && session.kind != super::pin_change::KIND
+                && !awaits_device(&session)
+            {
                 let rp_name = if session.kind == "PIN_VERIFICATION" {
                     String::new()
                 } else {
@@ -204,6 +230,7 @@ fn kind_of_str(kind: &str) -> Result<TransactionKind, DeviceError> {
         "AUTHENTICATION" => Ok(TransactionKind::Authentication),
         "SIGNATURE" => Ok(TransactionKind::Signature),
         "PIN_VERIFICATION" => Ok(TransactionKind::PinVerification),
+        "CERTIFICATE_CHOICE" => Ok(TransactionKind::CertificateChoice),
         super::pin_change::KIND => Err(DeviceError::conflict(
             "a PIN change transaction has nothing to show or sign",
         )),
@@ -221,51 +248,72 @@ pub async fn get(server: &Server, device_id: &str, id: &str) -> Result<Transacti
     let mut tx = server.store.begin().await?;
     let account = caller(tx.as_mut(), device_id).await?;
     let session = running_session(tx.as_mut(), &account, id, now).await?;
+    let link = tx.device_link_of_session(&session.id).await?;
     tx.commit().await?;
     let kind = kind_of(&session)?;
-    let (rp_name, brokered_rp_name, interactions, payload) = match kind {
-        TransactionKind::PinVerification => {
-            let request: PinVerificationRequest = parse(&session.request)?;
-            (
-                String::new(),
-                String::new(),
-                String::new(),
-                SignPayload::RawDigest {
-                    digest: request.digest,
-                    hash_algorithm: HashAlgorithm::Sha256.as_str().into(),
-                },
-            )
+    if kind == TransactionKind::PinVerification {
+        let request: PinVerificationRequest = parse(&session.request)?;
+        return Ok(Transaction {
+            id: session.id,
+            kind,
+            role: session.role,
+            rp_name: String::new(),
+            brokered_rp_name: String::new(),
+            interactions: String::new(),
+            payload: SignPayload::RawDigest {
+                digest: request.digest,
+                hash_algorithm: HashAlgorithm::Sha256.as_str().into(),
+            },
+            code_choice: None,
+            session_secret_digest: None,
+            initial_callback_url: None,
+            sign_run: B64(session.sign_run),
+            expires_at: session.expires_at,
+        });
+    }
+    let r: SessionRequest = parse(&session.request)?;
+    // Same-device flows return to the RP through a callback that carries
+    // the digest of the session secret, which only the server and the RP
+    // know: the app gets the digest, never the secret.
+    let same_device = !r.initial_callback_url.is_empty();
+    let session_secret_digest = match (&link, same_device) {
+        (Some((_, sealed, _)), true) => {
+            let secret = server
+                .master
+                .open(&crate::api::rp::start::secret_purpose(&session.id), sealed)?;
+            let secret = kaksik_core::rp::SessionSecret::from_bytes(secret.expose().to_vec())
+                .map_err(|e| DeviceError::new(ErrorCode::ServerError, e.to_string()))?;
+            Some(kaksik_core::rp::session_secret_digest(&secret))
         }
-        TransactionKind::Authentication => {
-            let r: SessionRequest = parse(&session.request)?;
-            let payload = SignPayload::AcspV2 {
-                scheme: server.config.scheme.clone(),
-                server_random: r.server_random,
-                rp_challenge: r.challenge_or_digest,
-                hash_algorithm: r.hash_algorithm,
-                initial_callback_url: r.initial_callback_url,
-                flow_type: r.flow_type,
-            };
-            (r.rp_name, r.brokered_rp_name, r.interactions, payload)
-        }
-        TransactionKind::Signature => {
-            let r: SessionRequest = parse(&session.request)?;
-            let payload = SignPayload::RawDigest {
-                digest: r.challenge_or_digest,
-                hash_algorithm: r.hash_algorithm,
-            };
-            (r.rp_name, r.brokered_rp_name, r.interactions, payload)
-        }
+        _ => None,
+    };
+    let initial_callback_url = same_device.then(|| r.initial_callback_url.clone());
+    let payload = match kind {
+        TransactionKind::Authentication => SignPayload::AcspV2 {
+            scheme: server.config.scheme.clone(),
+            server_random: r.server_random,
+            rp_challenge: r.challenge_or_digest,
+            hash_algorithm: r.hash_algorithm,
+            initial_callback_url: r.initial_callback_url,
+            flow_type: r.flow_type,
+        },
+        TransactionKind::CertificateChoice => SignPayload::CertificateChoice {},
+        _ => SignPayload::RawDigest {
+            digest: r.challenge_or_digest,
+            hash_algorithm: r.hash_algorithm,
+        },
     };
     Ok(Transaction {
         id: session.id,
         kind,
         role: session.role,
-        rp_name,
-        brokered_rp_name,
-        interactions,
+        rp_name: r.rp_name,
+        brokered_rp_name: r.brokered_rp_name,
+        interactions: r.interactions,
         payload,
-        code_choice: None,
+        code_choice: (!r.code_choices.is_empty()).then_some(r.code_choices),
+        session_secret_digest,
+        initial_callback_url,
         sign_run: B64(session.sign_run),
         expires_at: session.expires_at,
     })
@@ -430,6 +478,9 @@ fn digest_for(
     request: &SignStart,
 ) -> Result<(Vec<u8>, String, Option<String>), DeviceError> {
     match kind_of(session)? {
+        TransactionKind::CertificateChoice => Err(DeviceError::conflict(
+            "a certificate choice signs nothing: share the certificate instead",
+        )),
         TransactionKind::PinVerification => {
             let r: PinVerificationRequest = parse(&session.request)?;
             let digest = kaksik_core::rp::encoding::decode_std("digest", &r.digest, 32..=64)
@@ -511,6 +562,24 @@ pub async fn sign_start(
     let mut key = usable_key(tx.as_mut(), &session).await?;
     if let Gate::Locked { .. } = lockout::gate(attempts(&key), key.last_failed_at, now) {
         return Err(DeviceError::new(ErrorCode::Locked, "the key is locked"));
+    }
+    if let Some(mut session) = wrong_code_choice(&session, &request)? {
+        session.state = "COMPLETE".into();
+        session.end_result = Some("WRONG_VC".into());
+        tx.update_session(&session).await?;
+        tx.audit(
+            &key.document_number,
+            now,
+            "WRONG_VC",
+            &format!("session {}", session.id),
+        )
+        .await?;
+        tx.commit().await?;
+        server.notify();
+        return Err(DeviceError::new(
+            ErrorCode::WrongVerificationCode,
+            "the code picked is not the RP's: the session ended with WRONG_VC",
+        ));
     }
 
     // Clone detection on the epoch token.
@@ -599,6 +668,32 @@ pub async fn sign_start(
     Ok(CosignStep {
         message: B64(response.to_bytes()?.expose().to_vec()),
     })
+}
+
+/// A code choice answered with a code other than the RP's: the session to
+/// end. Only when the phone showed the code-choice interaction.
+fn wrong_code_choice(
+    session: &Session,
+    request: &SignStart,
+) -> Result<Option<Session>, DeviceError> {
+    let code_choice = InteractionType::ConfirmationMessageAndVerificationCodeChoice;
+    if session.kind == "PIN_VERIFICATION"
+        || request.interaction_used.as_deref() != Some(code_choice.as_str())
+    {
+        return Ok(None);
+    }
+    let r: SessionRequest = parse(&session.request)?;
+    if r.code_choices.is_empty() {
+        return Err(DeviceError::bad_request(
+            "this transaction offers no code choice",
+        ));
+    }
+    let picked = request
+        .chosen_code
+        .as_deref()
+        .ok_or_else(|| DeviceError::bad_request("chosen_code is required for a code choice"))?;
+    let right = subtle::ConstantTimeEq::ct_eq(picked.as_bytes(), r.vc.as_bytes());
+    Ok((!bool::from(right)).then(|| session.clone()))
 }
 
 /// Signing round 2: the server combines and verifies the signature; the
@@ -884,6 +979,9 @@ pub async fn decline(
     session.state = "COMPLETE".into();
     session.end_result = Some(
         match request.reason {
+            DeclineReason::UserRefused if session.kind == "CERTIFICATE_CHOICE" => {
+                "USER_REFUSED_CERT_CHOICE"
+            }
             DeclineReason::UserRefused => "USER_REFUSED_INTERACTION",
             DeclineReason::WrongCode => "WRONG_VC",
             DeclineReason::InteractionNotSupported => "REQUIRED_INTERACTION_NOT_SUPPORTED_BY_APP",

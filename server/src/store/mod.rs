@@ -319,11 +319,50 @@ pub trait Tx: Send {
     async fn insert_session(&mut self, session: &Session) -> Result<(), StoreError>;
     /// A session.
     async fn session(&mut self, id: &str) -> Result<Option<Session>, StoreError>;
-    /// Writes a session's state, end result and result back.
+    /// Writes a session's state, end result, result, account (an
+    /// anonymous session binds to the device that opened it) and request
+    /// (the flow a device link chose) back.
     async fn update_session(&mut self, session: &Session) -> Result<(), StoreError>;
     /// Running sessions of an account, oldest first.
     async fn running_sessions(&mut self, document_number: &str)
     -> Result<Vec<Session>, StoreError>;
+
+    /// Records the device link of session `session_id`: its token and its
+    /// sealed `sessionSecret`.
+    async fn insert_device_link(
+        &mut self,
+        token: &str,
+        session_id: &str,
+        sealed_secret: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// The session and sealed secret of the device link `token`.
+    async fn device_link(
+        &mut self,
+        token: &str,
+    ) -> Result<Option<(String, Vec<u8>, i64)>, StoreError>;
+    /// The token and sealed secret of session `session_id`'s device link.
+    async fn device_link_of_session(
+        &mut self,
+        session_id: &str,
+    ) -> Result<Option<(String, Vec<u8>, i64)>, StoreError>;
+
+    /// The session an RP's `nonce` created at or after `since`.
+    async fn rp_nonce_session(
+        &mut self,
+        rp_uuid: &str,
+        nonce: &str,
+        since: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Remembers that `nonce` created `session_id` (replacing an expired
+    /// use of the same nonce).
+    async fn put_rp_nonce(
+        &mut self,
+        rp_uuid: &str,
+        nonce: &str,
+        session_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
 
     /// Records a request nonce; false if the device used it already.
     async fn use_nonce(

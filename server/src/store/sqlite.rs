@@ -623,14 +623,19 @@ impl Tx for SqliteTx {
     }
 
     async fn update_session(&mut self, s: &Session) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET state = ?, end_result = ?, result = ? WHERE id = ?")
-            .bind(&s.state)
-            .bind(&s.end_result)
-            .bind(&s.result)
-            .bind(&s.id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "UPDATE sessions SET state = ?, end_result = ?, result = ?, document_number = ?,
+             request = ? WHERE id = ?",
+        )
+        .bind(&s.state)
+        .bind(&s.end_result)
+        .bind(&s.result)
+        .bind(&s.document_number)
+        .bind(&s.request)
+        .bind(&s.id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
         Ok(())
     }
 
@@ -647,6 +652,106 @@ impl Tx for SqliteTx {
         .await
         .map_err(db)?;
         rows.iter().map(session_of).collect()
+    }
+
+    async fn insert_device_link(
+        &mut self,
+        token: &str,
+        session_id: &str,
+        sealed_secret: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO device_links (token, session_id, secret, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(token)
+        .bind(session_id)
+        .bind(sealed_secret)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn device_link(
+        &mut self,
+        token: &str,
+    ) -> Result<Option<(String, Vec<u8>, i64)>, StoreError> {
+        let row =
+            sqlx::query("SELECT session_id, secret, created_at FROM device_links WHERE token = ?")
+                .bind(token)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(db)?;
+        row.map(|row| {
+            Ok((
+                row.try_get("session_id").map_err(db)?,
+                row.try_get("secret").map_err(db)?,
+                row.try_get("created_at").map_err(db)?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn device_link_of_session(
+        &mut self,
+        session_id: &str,
+    ) -> Result<Option<(String, Vec<u8>, i64)>, StoreError> {
+        let row =
+            sqlx::query("SELECT token, secret, created_at FROM device_links WHERE session_id = ?")
+                .bind(session_id)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(db)?;
+        row.map(|row| {
+            Ok((
+                row.try_get("token").map_err(db)?,
+                row.try_get("secret").map_err(db)?,
+                row.try_get("created_at").map_err(db)?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn rp_nonce_session(
+        &mut self,
+        rp_uuid: &str,
+        nonce: &str,
+        since: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT session_id FROM rp_nonces WHERE rp_uuid = ? AND nonce = ? AND created_at >= ?",
+        )
+        .bind(rp_uuid)
+        .bind(nonce)
+        .bind(since)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        row.map(|row| row.try_get("session_id").map_err(db))
+            .transpose()
+    }
+
+    async fn put_rp_nonce(
+        &mut self,
+        rp_uuid: &str,
+        nonce: &str,
+        session_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO rp_nonces (rp_uuid, nonce, session_id, created_at)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(rp_uuid)
+        .bind(nonce)
+        .bind(session_id)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn use_nonce(
