@@ -1,7 +1,8 @@
 //! `kaksik device --home DIR …`: a phone on the command line. The real
 //! device client (`kaksik_core::client::Authenticator`) over a file store
 //! in DIR, with a software device key: register, the inbox, one
-//! transaction, approve with the PIN, decline, status, change a PIN.
+//! transaction, a device link opened, approve with the PIN, share the
+//! certificate, decline, status, change a PIN.
 //!
 //! PINs are read by [`crate::pin_input`], never taken from flags.
 //! Registration lives in [`crate::device_register`].
@@ -75,6 +76,21 @@ enum RegisteredCommand {
         #[arg(long, value_name = "CODE")]
         code: Option<String>,
     },
+    /// Open a device link: the text of a QR code, or a Web2App/App2App
+    /// URL. Shows the transaction; then `approve` it (a same-device flow
+    /// prints the callback URL to open), `share-certificate` for a
+    /// certificate choice, or `decline`.
+    OpenLink {
+        /// The whole link, `https://…/device-link?deviceLinkType=…&authCode=…`.
+        link: String,
+    },
+    /// Answer a certificate choice: give the RP the signing certificate
+    /// (no PIN: nothing is signed).
+    ShareCertificate {
+        /// Transaction id (from `inbox` or `open-link`).
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
     /// Refuse a transaction (the RP sees USER_REFUSED_INTERACTION).
     Decline {
         /// Transaction id (from `inbox`).
@@ -130,6 +146,14 @@ async fn run_registered(
             Ok(render::transaction(&view))
         }
         RegisteredCommand::Approve { id, code } => approve(client, &id, code.as_deref()).await,
+        RegisteredCommand::OpenLink { link } => {
+            let view = client.open_device_link(&link).await.map_err(client_error)?;
+            Ok(render::transaction(&view))
+        }
+        RegisteredCommand::ShareCertificate { id } => {
+            client.share_certificate(&id).await.map_err(client_error)?;
+            Ok(format!("certificate shared: {}\n", printable(&id)))
+        }
         RegisteredCommand::Decline { id } => {
             client.decline(&id).await.map_err(client_error)?;
             Ok(format!("declined: {}\n", printable(&id)))
@@ -189,7 +213,7 @@ async fn approve(client: &Authenticator, id: &str, code: Option<&str>) -> Result
     // the PIN: show the transaction first.
     say(render::transaction(&view).trim_end())?;
     let pin = PinReader::from_stdin()?.read(pin_name(view.role))?;
-    match code {
+    let approved = match code {
         Some(code) => client.approve_with_code(id, &pin, code).await,
         None => client.approve(id, &pin).await,
     }
@@ -200,11 +224,17 @@ async fn approve(client: &Authenticator, id: &str, code: Option<&str>) -> Result
         .or(code)
         .map(|c| format!(", verification code {}", printable(c)))
         .unwrap_or_default();
-    Ok(format!(
+    let mut out = format!(
         "approved: {} for {}{shown}\n",
         kind_name(view.kind),
         printable(&view.rp_name)
-    ))
+    );
+    if let Some(callback) = &approved.callback_url {
+        // A same-device flow goes back to the RP: this is the URL the app
+        // would open now.
+        out.push_str(&format!("open: {}\n", printable(callback)));
+    }
+    Ok(out)
 }
 
 /// The local state, and the server's view once the account exists.

@@ -97,11 +97,12 @@ pub fn transaction(view: &TransactionView) -> String {
             choices.join(" ")
         ));
     }
-    out.push_str(&format!(
-        "pin: {}\nexpires: {}\n",
-        pin_name(view.role),
-        utc(view.expires_at)
-    ));
+    let pin = if view.kind == TransactionKind::CertificateChoice {
+        "none (share-certificate gives the signing certificate)"
+    } else {
+        pin_name(view.role)
+    };
+    out.push_str(&format!("pin: {pin}\nexpires: {}\n", utc(view.expires_at)));
     out
 }
 

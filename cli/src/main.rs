@@ -9,12 +9,14 @@
 mod cli_error;
 mod client_error;
 mod console;
+mod demo_cmd;
 mod device_cmd;
 mod device_home;
 mod device_register;
 mod device_render;
 mod pin_input;
 mod rp_client_cmd;
+mod rp_link_cmd;
 mod rp_tools;
 mod serve_cmd;
 mod usage;
@@ -39,6 +41,10 @@ struct Cli {
 /// The top-level subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// See the whole system work: a server, a phone and a relying party
+    /// on a temporary data directory; logins by notification, QR code and
+    /// Web2App, a wrong PIN, a signature, every result verified.
+    Demo(demo_cmd::DemoArgs),
     /// Run the co-signing server.
     Serve(serve_cmd::ServeArgs),
     /// Operator commands: enrol, confirm, account, rp add.
@@ -56,6 +62,7 @@ impl Command {
     /// Runs the subcommand and returns what to print on stdout.
     fn run(self) -> Result<String, CliError> {
         match self {
+            Self::Demo(args) => args.run(),
             Self::Serve(args) => args.run(),
             Self::Admin(args) => args.run(),
             Self::Device(args) => args.run(),

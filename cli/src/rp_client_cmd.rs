@@ -27,7 +27,7 @@ use crate::serve_cmd::runtime;
 
 /// How long to wait for the person: longer than any session lasts, so
 /// the server's TIMEOUT end result is what normally ends a wait.
-const SESSION_WAIT: Duration = Duration::from_secs(10 * 60);
+pub(crate) const SESSION_WAIT: Duration = Duration::from_secs(10 * 60);
 
 /// Width of a PEM line.
 const PEM_LINE: usize = 64;
@@ -47,12 +47,13 @@ pub struct ServerArgs {
     rp_uuid: String,
     /// relyingPartyName, as registered for the UUID (auth and sign only).
     #[arg(long, value_name = "NAME", default_value = DEMO_RP_NAME)]
-    rp_name: String,
+    pub(crate) rp_name: String,
 }
 
-/// Whom a session addresses: a person or one of their documents.
+/// Whom a session addresses: a person or one of their documents (for a QR
+/// login, nobody: whoever scans it).
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct WhomArgs {
     /// The person: PNOEE-38001085718.
     #[arg(long, value_name = "PNO…")]
@@ -66,13 +67,30 @@ pub struct WhomArgs {
 #[derive(Debug, Args)]
 pub struct AuthArgs {
     #[command(flatten)]
-    whom: WhomArgs,
+    pub(crate) whom: WhomArgs,
     /// Text shown on the phone (displayText60).
     #[arg(long, default_value = "Log in")]
-    text: String,
+    pub(crate) text: String,
     /// Scheme name in the ACSP_V2 message, as the server is configured.
     #[arg(long, default_value = "kaksik")]
-    scheme: String,
+    pub(crate) scheme: String,
+    /// Log in by QR code instead of a notification: draw the code in the
+    /// terminal, redrawn every second. Without --id/--document, whoever
+    /// scans it logs in.
+    #[arg(long, conflicts_with = "web2app")]
+    pub(crate) qr: bool,
+    /// Log in with a Web2App link: print it, wait, then read the callback
+    /// URL the phone opened from standard input (one line; empty skips)
+    /// and check its values.
+    #[arg(long)]
+    pub(crate) web2app: bool,
+    /// initialCallbackUrl of a --web2app login.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://rp.example/kaksik/callback?state=cli"
+    )]
+    pub(crate) callback: String,
 }
 
 /// `rp sign`.
@@ -94,13 +112,22 @@ pub struct SignArgs {
 }
 
 /// The person and, for a document, the document a result must be for.
-struct Expected {
-    target: Target,
-    semantics_id: String,
-    document: Option<String>,
+pub(crate) struct Expected {
+    pub(crate) target: Target,
+    pub(crate) semantics_id: String,
+    pub(crate) document: Option<String>,
 }
 
 impl WhomArgs {
+    /// The target, or `None` for an anonymous QR login.
+    pub(crate) fn optional(&self) -> Result<Option<Expected>, CliError> {
+        if self.id.is_none() && self.document.is_none() {
+            Ok(None)
+        } else {
+            self.expected().map(Some)
+        }
+    }
+
     fn expected(&self) -> Result<Expected, CliError> {
         match (&self.id, &self.document) {
             (Some(id), None) => Ok(Expected {
@@ -113,7 +140,6 @@ impl WhomArgs {
                 semantics_id: semantics_id_of(document)?,
                 document: Some(document.clone()),
             }),
-            // clap's group makes this unreachable; answer like clap would.
             _ => Err(CliError::Input {
                 flag: "--id|--document".into(),
                 reason: "exactly one is required".into(),
@@ -164,6 +190,9 @@ impl ServerArgs {
 
 /// `kaksik rp … auth`.
 pub fn auth(server: &ServerArgs, args: &AuthArgs) -> Result<String, CliError> {
+    if args.qr || args.web2app {
+        return crate::rp_link_cmd::auth(server.client("auth")?, server, args);
+    }
     let rp = server.client("auth")?;
     let expected = args.whom.expected()?;
     runtime()?.block_on(async {
@@ -246,7 +275,7 @@ pub fn sign(server: &ServerArgs, args: &SignArgs) -> Result<String, CliError> {
 }
 
 /// Waits for the session's end and accepts only OK.
-async fn completed_ok(rp: &RpClient, session_id: &str) -> Result<Completed, CliError> {
+pub(crate) async fn completed_ok(rp: &RpClient, session_id: &str) -> Result<Completed, CliError> {
     let completed = rp.wait(session_id, SESSION_WAIT).await.map_err(rp_error)?;
     if completed.end_result == "OK" {
         Ok(completed)
@@ -259,7 +288,7 @@ async fn completed_ok(rp: &RpClient, session_id: &str) -> Result<Completed, CliE
 }
 
 /// For `--document`, the result must name that document.
-fn check_document(expected: &Expected, completed: &Completed) -> Result<(), CliError> {
+pub(crate) fn check_document(expected: &Expected, completed: &Completed) -> Result<(), CliError> {
     match &expected.document {
         Some(document) if *document != completed.document_number => Err(CliError::failed(format!(
             "verification failed: the result is for document {}, not {document}",
@@ -272,7 +301,7 @@ fn check_document(expected: &Expected, completed: &Completed) -> Result<(), CliE
 /// `GIVENNAME SURNAME (PNOEE-…)` from the certificate's common name
 /// `SURNAME,GIVENNAME,PNOEE-…`; the common name as is if it has another
 /// form.
-fn person(signer: &VerifiedSigner) -> String {
+pub(crate) fn person(signer: &VerifiedSigner) -> String {
     match signer.common_name.split(',').collect::<Vec<_>>().as_slice() {
         [surname, given_name, _] => {
             format!("{given_name} {surname} ({})", signer.semantics_id)
@@ -305,7 +334,7 @@ fn pem(der: &[u8]) -> String {
     out
 }
 
-fn rp_error(error: RpClientError) -> CliError {
+pub(crate) fn rp_error(error: RpClientError) -> CliError {
     CliError::failed(error)
 }
 

@@ -36,7 +36,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 /// Logs to stderr at `default` level unless `RUST_LOG` says otherwise, so
 /// the cause behind a terse error ("storage failure") is on record.
-fn init_logging(default: &str) {
+pub(crate) fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // A second initialisation (tests running commands in-process) is

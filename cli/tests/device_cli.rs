@@ -33,6 +33,7 @@ const MARI: &str = "PNOEE-38001085718";
 /// (a failed assertion must not leave it running).
 struct Running {
     child: Option<Child>,
+    stdin: Option<std::process::ChildStdin>,
     lines: Receiver<String>,
     seen: Vec<String>,
     stderr: Option<thread::JoinHandle<String>>,
@@ -41,6 +42,20 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str], stdin: &str) -> Self {
+        let mut running = Self::start_open(args);
+        // See `run`: a closed pipe is reported by the command itself.
+        let _ = running.stdin.take().unwrap().write_all(stdin.as_bytes());
+        running
+    }
+
+    /// Writes `line` to the process's standard input and closes it.
+    fn send_line(&mut self, line: &str) {
+        let mut stdin = self.stdin.take().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    /// Starts the process with its standard input left open.
+    fn start_open(args: &[&str]) -> Self {
         let mut child = Command::new(KAKSIK)
             .args(args)
             .stdin(Stdio::piped())
@@ -48,8 +63,7 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // See `run`: a closed pipe is reported by the command itself.
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
         let (send, lines) = mpsc::channel();
         thread::spawn(move || {
@@ -68,6 +82,7 @@ impl Running {
         });
         Running {
             child: Some(child),
+            stdin,
             lines,
             seen: Vec::new(),
             stderr: Some(stderr),
@@ -202,6 +217,13 @@ impl Server {
         let mut all = vec!["rp", "--server", &self.url, "--spki-pin", &self.pin];
         all.extend_from_slice(args);
         Running::start(&all, "")
+    }
+
+    /// [`Server::rp`] with standard input left open.
+    fn rp_open(&self, args: &[&str]) -> Running {
+        let mut all = vec!["rp", "--server", &self.url, "--spki-pin", &self.pin];
+        all.extend_from_slice(args);
+        Running::start_open(&all)
     }
 
     /// Starts `kaksik device … register` with `pins` on stdin, confirms
@@ -495,6 +517,37 @@ fn register_log_in_sign_refuse_and_mistype_through_the_binary() {
         "error: the two PIN1 entries differ; nothing was sent"
     );
 
+    // A QR login: the RP tool prints the current link every second (on a
+    // pipe, the link text instead of the drawn code); the phone opens it.
+    let mut rp = server.rp(&["auth", "--qr"]);
+    let link = rp.line_after("device link: ");
+    let opened = ok(&phone.device(&["open-link", &link], ""));
+    assert!(opened.contains("kind: authentication"), "{opened}");
+    let id = value_after(&opened, "id: ").to_owned();
+    ok(&phone.device(&["approve", &id], "7391\n"));
+    let (status, stdout, stderr) = rp.finish();
+    assert_eq!(status, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("authenticated: MARI MAASIKAS (PNOEE-38001085718)"),
+        "{stdout}"
+    );
+
+    // A Web2App login: the phone prints the callback URL it opens; the RP
+    // tool reads it and checks its values.
+    let mut rp = server.rp_open(&["auth", "--id", MARI, "--web2app"]);
+    let link = rp.line_after("device link: ");
+    let opened = ok(&phone.device(&["open-link", &link], ""));
+    let id = value_after(&opened, "id: ").to_owned();
+    let approved = ok(&phone.device(&["approve", &id], "7391\n"));
+    let callback = value_after(&approved, "open: ").to_owned();
+    rp.send_line(&callback);
+    let (status, stdout, stderr) = rp.finish();
+    assert_eq!(status, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("callback: sessionSecretDigest and userChallengeVerifier verified"),
+        "{stdout}"
+    );
+
     // PINs typed differently at registration: status 2, nothing sent,
     // the registration still open.
     let code = server.enrol("39001010002", "JAAN", "TAMM");
@@ -511,6 +564,23 @@ fn register_log_in_sign_refuse_and_mistype_through_the_binary() {
         "",
     ));
     assert_eq!(value_after(&status, "state: "), "REGISTERING", "{status}");
+}
+
+#[test]
+fn the_demo_runs_every_step_and_exits_0() {
+    let out = run(&["demo"], "");
+    let stdout = ok(&out);
+    for step in [
+        "enrol and register a phone",
+        "notification login (PIN1)",
+        "QR code login (PIN1)",
+        "Web2App login + callback",
+        "wrong PIN, then the right one",
+        "document signature (PIN2)",
+        "all steps passed",
+    ] {
+        assert!(stdout.contains(step), "{step}: {stdout}");
+    }
 }
 
 #[test]

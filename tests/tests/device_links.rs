@@ -59,7 +59,14 @@ async fn a_fresh_qr_code_logs_in_anonymously_and_binds_to_the_scanning_phone() {
         .await
         .unwrap();
     // Nothing is in the inbox before the code is scanned.
-    assert!(device.auth.pending_transactions(0).await.unwrap().is_empty());
+    assert!(
+        device
+            .auth
+            .pending_transactions(0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let qr = link.qr_link("eng").unwrap();
     assert!(qr.contains("deviceLinkType=QR&elapsedSeconds="), "{qr}");
     let view = device.auth.open_device_link(&qr).await.unwrap();
@@ -69,11 +76,7 @@ async fn a_fresh_qr_code_logs_in_anonymously_and_binds_to_the_scanning_phone() {
     assert_eq!(approved.callback_url, None, "a QR flow has no way back");
     let completed = finish(&h, &link.started.session_id).await;
     verify_login(&h, &link, &completed, FlowType::Qr).await;
-    assert!(
-        completed
-            .document_number
-            .starts_with("PNOEE-38001085718-")
-    );
+    assert!(completed.document_number.starts_with("PNOEE-38001085718-"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +124,10 @@ async fn a_tampered_link_is_refused_and_the_session_stays_open() {
     flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
     let tampered = [
         // Another authCode.
-        format!("{unprotected}&authCode={}", String::from_utf8(flipped).unwrap()),
+        format!(
+            "{unprotected}&authCode={}",
+            String::from_utf8(flipped).unwrap()
+        ),
         // Another flow type under the same authCode.
         good.replace("deviceLinkType=Web2App", "deviceLinkType=App2App"),
         // Another language under the same authCode.
@@ -135,8 +141,14 @@ async fn a_tampered_link_is_refused_and_the_session_stays_open() {
         );
     }
     // Malformed on the phone already: nothing sent.
-    let refused = device.auth.open_device_link("https://x/device-link?a=b").await;
-    assert!(matches!(refused, Err(ClientError::LinkInvalid { .. })), "{refused:?}");
+    let refused = device
+        .auth
+        .open_device_link("https://x/device-link?a=b")
+        .await;
+    assert!(
+        matches!(refused, Err(ClientError::LinkInvalid { .. })),
+        "{refused:?}"
+    );
     // The untouched link still works.
     let view = device.auth.open_device_link(&good).await.unwrap();
     device.auth.approve(&view.id, PIN1).await.unwrap();
@@ -197,7 +209,10 @@ async fn app2app_signature_returns_a_callback_without_a_verifier() {
     let app2app = link.link(DeviceLinkType::App2App, None, "eng").unwrap();
     let view = device.auth.open_device_link(&app2app).await.unwrap();
     assert_eq!(view.kind, TransactionKind::Signature);
-    assert_eq!(view.verification_code.as_deref(), Some(link.started.vc.as_str()));
+    assert_eq!(
+        view.verification_code.as_deref(),
+        Some(link.started.vc.as_str())
+    );
     let approved = device.auth.approve(&view.id, PIN2).await.unwrap();
     let callback = approved.callback_url.unwrap();
     assert!(!callback.contains("userChallengeVerifier"));
@@ -224,7 +239,10 @@ async fn a_device_link_session_belongs_to_the_first_phone_that_opens_it() {
     let qr = link.qr_link("eng").unwrap();
     let view = mari_phone.auth.open_device_link(&qr).await.unwrap();
     let refused = jaan_phone.auth.open_device_link(&qr).await;
-    assert!(matches!(refused, Err(ClientError::Server { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ClientError::Server { .. })),
+        "{refused:?}"
+    );
     // Opening it again on the same phone is harmless.
     assert_eq!(
         mari_phone.auth.open_device_link(&qr).await.unwrap().id,
@@ -240,7 +258,10 @@ async fn a_device_link_session_belongs_to_the_first_phone_that_opens_it() {
         .auth
         .open_device_link(&for_mari.qr_link("eng").unwrap())
         .await;
-    assert!(matches!(refused, Err(ClientError::Server { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ClientError::Server { .. })),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,9 +330,11 @@ async fn a_refused_certificate_choice_ends_with_user_refused_cert_choice() {
 }
 
 fn code_choice_interactions() -> String {
-    Interactions::new(vec![Interaction::ConfirmationMessageAndVerificationCodeChoice {
-        display_text200: "Confirm the payment of 12.50 EUR to DEMO".into(),
-    }])
+    Interactions::new(vec![
+        Interaction::ConfirmationMessageAndVerificationCodeChoice {
+            display_text200: "Confirm the payment of 12.50 EUR to DEMO".into(),
+        },
+    ])
     .unwrap()
     .base64()
     .to_owned()
@@ -344,18 +367,36 @@ async fn the_right_code_picked_logs_in_and_a_wrong_one_ends_with_wrong_vc() {
         InteractionType::ConfirmationMessageAndVerificationCodeChoice.as_str()
     );
     let chain = rp.ca_chain().await.unwrap();
-    rp_client::verify_authentication(&started, &completed, "kaksik", "DEMO", &chain, None, h.now())
-        .unwrap();
+    rp_client::verify_authentication(
+        &started,
+        &completed,
+        "kaksik",
+        "DEMO",
+        &chain,
+        None,
+        h.now(),
+    )
+    .unwrap();
 
     let started = rp
         .authenticate_with(&mari_target(), &code_choice_interactions())
         .await
         .unwrap();
     let id = device.next_transaction().await;
-    let choices = device.auth.transaction(&id).await.unwrap().code_choice.unwrap();
+    let choices = device
+        .auth
+        .transaction(&id)
+        .await
+        .unwrap()
+        .code_choice
+        .unwrap();
     let wrong = choices.iter().find(|c| **c != started.vc).unwrap();
     assert_eq!(
-        device.auth.approve_with_code(&id, PIN1, wrong).await.map(drop),
+        device
+            .auth
+            .approve_with_code(&id, PIN1, wrong)
+            .await
+            .map(drop),
         Err(ClientError::WrongVerificationCode)
     );
     assert_eq!(finish(&h, &started.session_id).await.end_result, "WRONG_VC");
