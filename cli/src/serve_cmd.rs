@@ -62,7 +62,7 @@ fn load_config(
 }
 
 impl ServeArgs {
-    /// Runs until Ctrl-C.
+    /// Runs until Ctrl-C or SIGTERM, then stops gracefully.
     pub fn run(self) -> Result<String, CliError> {
         init_logging("info");
         let config = load_config(self.config.as_deref(), self.listen)?;
@@ -75,12 +75,37 @@ impl ServeArgs {
                 .map_err(|e| CliError::Failed(e.to_string()))?;
             println!("kaksik server listening on {}", running.url);
             println!("spki-pin {}", running.spki_pin);
-            tokio::select! {
-                result = running.wait() => result.map_err(|e| CliError::Failed(e.to_string()))?,
-                _ = tokio::signal::ctrl_c() => {}
-            }
+            running
+                .serve_until(stop_signal())
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?;
             Ok(String::new())
         })
+    }
+}
+
+/// Resolves at Ctrl-C or, on Unix, SIGTERM (what `kill`, systemd and
+/// container runtimes send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

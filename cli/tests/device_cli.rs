@@ -567,6 +567,26 @@ fn register_log_in_sign_refuse_and_mistype_through_the_binary() {
 }
 
 #[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let mut server = Server::start();
+    let child = server.process.child.as_mut().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + STEP;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "kaksik serve ignored SIGTERM");
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "a clean stop, not a kill");
+}
+
+#[test]
 fn the_demo_runs_every_step_and_exits_0() {
     let out = run(&["demo"], "");
     let stdout = ok(&out);

@@ -184,7 +184,31 @@ impl Running {
         let _ = self.task.await;
     }
 
-    /// Waits until the server stops (for `kaksik serve`).
+    /// Serves until `stop` resolves (a signal, for `kaksik serve`), then
+    /// stops accepting and lets requests in flight finish, as
+    /// [`Running::shutdown`] does. Every state change is one committed
+    /// transaction, so whatever is cut off is simply not done.
+    pub async fn serve_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StartError> {
+        let Running {
+            handle, mut task, ..
+        } = self;
+        let joined = tokio::select! {
+            joined = &mut task => joined,
+            () = stop => {
+                tracing::info!("stopping: finishing the requests in flight");
+                handle.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+                task.await
+            }
+        };
+        joined
+            .map_err(|e| StartError::Listen(e.to_string()))?
+            .map_err(|e| StartError::Listen(e.to_string()))
+    }
+
+    /// Waits until the server stops.
     pub async fn wait(self) -> Result<(), StartError> {
         self.task
             .await
