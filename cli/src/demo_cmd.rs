@@ -253,6 +253,27 @@ impl Demo {
         self.rp.ca_chain().await.map_err(rp_failed)
     }
 
+    /// Every check an RP runs on a login: the ACSP_V2 signature, the chain
+    /// and, when the RP asked for someone, that it is them.
+    async fn verified_login(
+        &self,
+        started: &rp_client::Started,
+        completed: &Completed,
+        expect_person: bool,
+    ) -> Result<rp_client::VerifiedSigner, CliError> {
+        let expected = self.person.semantics_identifier();
+        rp_client::verify_authentication(
+            started,
+            completed,
+            "kaksik",
+            DEMO_RP_NAME,
+            &self.chain().await?,
+            expect_person.then_some(expected.as_str()),
+            unix_now(),
+        )
+        .map_err(rp_failed)
+    }
+
     async fn wait(&self, session_id: &str) -> Result<Completed, CliError> {
         self.rp.wait(session_id, WAIT).await.map_err(rp_failed)
     }
@@ -287,16 +308,7 @@ impl Demo {
             .await
             .map_err(failed("approving"))?;
         let completed = self.wait(&started.session_id).await?;
-        let signer = rp_client::verify_authentication(
-            &started,
-            &completed,
-            "kaksik",
-            DEMO_RP_NAME,
-            &self.chain().await?,
-            Some(&self.person.semantics_identifier()),
-            unix_now(),
-        )
-        .map_err(rp_failed)?;
+        let signer = self.verified_login(&started, &completed, true).await?;
         say(&format!("RP: logged in {}", signer.common_name))?;
         Ok(format!("OK, code {code} on both screens"))
     }
@@ -324,16 +336,9 @@ impl Demo {
             .await
             .map_err(failed("approving"))?;
         let completed = self.wait(&link.started.session_id).await?;
-        let signer = rp_client::verify_authentication(
-            &link.started,
-            &completed,
-            "kaksik",
-            DEMO_RP_NAME,
-            &self.chain().await?,
-            None,
-            unix_now(),
-        )
-        .map_err(rp_failed)?;
+        let signer = self
+            .verified_login(&link.started, &completed, false)
+            .await?;
         say(&format!(
             "RP: whoever scanned is {} ({})",
             signer.common_name, completed.document_number
@@ -371,16 +376,7 @@ impl Demo {
             .ok_or_else(|| CliError::failed("the phone returned no callback URL"))?;
         say(&format!("phone: opens {callback}"))?;
         let completed = self.wait(&link.started.session_id).await?;
-        rp_client::verify_authentication(
-            &link.started,
-            &completed,
-            "kaksik",
-            DEMO_RP_NAME,
-            &self.chain().await?,
-            Some(&self.person.semantics_identifier()),
-            unix_now(),
-        )
-        .map_err(rp_failed)?;
+        self.verified_login(&link.started, &completed, true).await?;
         link.verify_callback(&callback, &completed)
             .map_err(rp_failed)?;
         say("RP: sessionSecretDigest and userChallengeVerifier check out")?;
@@ -410,16 +406,7 @@ impl Demo {
             .await
             .map_err(failed("approving"))?;
         let completed = self.wait(&started.session_id).await?;
-        rp_client::verify_authentication(
-            &started,
-            &completed,
-            "kaksik",
-            DEMO_RP_NAME,
-            &self.chain().await?,
-            Some(&self.person.semantics_identifier()),
-            unix_now(),
-        )
-        .map_err(rp_failed)?;
+        self.verified_login(&started, &completed, true).await?;
         say("phone: the right PIN; the server's counter is back to 0")?;
         Ok(format!("OK, {left} attempts were left"))
     }
