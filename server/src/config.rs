@@ -27,6 +27,8 @@ pub struct Config {
     pub refresh_after_secs: i64,
     /// Allowed clock difference for signed device requests, in seconds.
     pub max_request_skew_secs: i64,
+    /// Serve the demo relying party's pages at `/demo/`.
+    pub demo_rp: bool,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             refresh_after_signatures: 10,
             refresh_after_secs: 24 * 3600,
             max_request_skew_secs: 300,
+            demo_rp: true,
         }
     }
 }
@@ -115,6 +118,9 @@ impl Config {
         }
         if let Some(v) = var("KAKSIK_REFRESH_AFTER_SECS") {
             self.refresh_after_secs = parse("KAKSIK_REFRESH_AFTER_SECS", v)?;
+        }
+        if let Some(v) = var("KAKSIK_DEMO_RP") {
+            self.demo_rp = parse("KAKSIK_DEMO_RP", v)?;
         }
         Ok(())
     }
