@@ -233,7 +233,12 @@ pub async fn serve(data: DataDir) -> Result<Running, StartError> {
         .rustls_server_config()
         .map_err(|e| StartError::Listen(e.to_string()))?;
     let handle = axum_server::Handle::new();
-    let app = crate::api::router(data.server.clone());
+    let mut app = crate::api::router(data.server.clone());
+    if data.server.config.demo_rp {
+        let demo = crate::demo_rp::router(&data.server, bound, data.tls.spki_pin())
+            .map_err(|e| StartError::Listen(format!("demo relying party: {e}")))?;
+        app = app.merge(demo);
+    }
     let task = tokio::spawn(
         axum_server::from_tcp_rustls(
             listener,

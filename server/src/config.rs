@@ -30,6 +30,8 @@ pub struct Config {
     /// `deviceLinkBase` given to RPs; empty: this server's own https URL
     /// followed by `/device-link`.
     pub device_link_base: String,
+    /// Serve the demo relying party's pages at `/demo/`.
+    pub demo_rp: bool,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             refresh_after_secs: 24 * 3600,
             max_request_skew_secs: 300,
             device_link_base: String::new(),
+            demo_rp: true,
         }
     }
 }
@@ -122,6 +125,9 @@ impl Config {
         }
         if let Some(v) = var("KAKSIK_DEVICE_LINK_BASE") {
             self.device_link_base = v;
+        }
+        if let Some(v) = var("KAKSIK_DEMO_RP") {
+            self.demo_rp = parse("KAKSIK_DEMO_RP", v)?;
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod device;
 pub use kaksik_core::protocol::lockout;
 pub mod crash_point;
+pub mod demo_rp;
 pub mod rp_client;
 pub mod state;
 pub mod store;

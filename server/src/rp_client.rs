@@ -79,6 +79,7 @@ pub struct Started {
 /// A device-link session the RP started: what it needs to draw the QR
 /// code each second or hand out the same-device link, and to check the
 /// callback that comes back.
+#[derive(Debug, Clone)]
 pub struct LinkSession {
     /// What to verify the result against (`vc` is the code the RP could
     /// show; device-link flows show none).
@@ -99,7 +100,38 @@ pub struct LinkSession {
 }
 
 impl LinkSession {
-    fn binding(&self) -> AuthCodeBinding {
+    /// The session from its creation response `answer` and what the RP
+    /// sent (`started`). Checks at once that a link can be built from it,
+    /// so a bad answer fails the start rather than every redraw.
+    pub fn from_answer(
+        answer: &Value,
+        started: Started,
+        session_type: SessionType,
+        rp_name: &str,
+        scheme: &str,
+    ) -> Result<Self, RpClientError> {
+        let secret = SessionSecret::from_base64(&text(&answer["sessionSecret"])?)
+            .map_err(|e| RpClientError::Unexpected(format!("sessionSecret: {e}")))?;
+        let session = LinkSession {
+            started,
+            session_token: text(&answer["sessionToken"])?,
+            session_secret: secret,
+            device_link_base: text(&answer["deviceLinkBase"])?,
+            session_type,
+            received_at: std::time::Instant::now(),
+            rp_name: rp_name.to_owned(),
+            scheme: scheme.to_owned(),
+        };
+        if session.started.initial_callback_url.is_empty() {
+            session.link(DeviceLinkType::Qr, Some(0), "eng")?;
+        } else {
+            session.link(DeviceLinkType::Web2App, None, "eng")?;
+        }
+        Ok(session)
+    }
+
+    /// The values the authCode binds, as the RP sent them.
+    pub fn binding(&self) -> AuthCodeBinding {
         AuthCodeBinding {
             scheme: self.scheme.clone(),
             signature_protocol: self.session_type.signature_protocol(),
@@ -185,6 +217,7 @@ pub struct RpClient {
     base: String,
     uuid: String,
     name: String,
+    scheme: String,
 }
 
 impl RpClient {
@@ -207,6 +240,7 @@ impl RpClient {
             base: base_url.trim_end_matches('/').to_owned(),
             uuid: uuid.to_owned(),
             name: name.to_owned(),
+            scheme: "kaksik".to_owned(),
         })
     }
 
@@ -428,18 +462,15 @@ impl RpClient {
         started: Started,
         session_type: SessionType,
     ) -> Result<LinkSession, RpClientError> {
-        let secret = SessionSecret::from_base64(&text(&answer["sessionSecret"])?)
-            .map_err(|e| RpClientError::Unexpected(e.to_string()))?;
-        Ok(LinkSession {
-            started,
-            session_token: text(&answer["sessionToken"])?,
-            session_secret: secret,
-            device_link_base: text(&answer["deviceLinkBase"])?,
-            session_type,
-            received_at: std::time::Instant::now(),
-            rp_name: self.name.clone(),
-            scheme: "kaksik".into(),
-        })
+        LinkSession::from_answer(answer, started, session_type, &self.name, &self.scheme)
+    }
+
+    /// The scheme name the server is configured with (the first field of
+    /// ACSP_V2 and of the authCode payload); `kaksik` by default.
+    #[must_use]
+    pub fn with_scheme(mut self, scheme: &str) -> Self {
+        self.scheme = scheme.to_owned();
+        self
     }
 
     /// An ACSP_V2 request body with a fresh 64-byte rpChallenge; the
