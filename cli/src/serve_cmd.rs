@@ -73,10 +73,11 @@ impl ServeArgs {
             let running = app::serve(data)
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))?;
+            let stop = stop_signal();
             println!("kaksik server listening on {}", running.url);
             println!("spki-pin {}", running.spki_pin);
             running
-                .serve_until(stop_signal())
+                .serve_until(stop)
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))?;
             Ok(String::new())
@@ -85,27 +86,29 @@ impl ServeArgs {
 }
 
 /// Resolves at Ctrl-C or, on Unix, SIGTERM (what `kill`, systemd and
-/// container runtimes send).
-async fn stop_signal() {
+/// container runtimes send). The SIGTERM handler is installed when this
+/// is called, not when the future is first polled: a SIGTERM that arrives
+/// between the "listening" line and the first poll must not kill the
+/// process with the default action.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let term = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        signal(SignalKind::terminate())
+            .map_err(|error| tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only"))
+            .ok()
+    };
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = ctrl_c.await;
     }
 }
 
