@@ -16,3 +16,6 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
+
+# The bindings from Kotlin (host JVM) and Python, against a real server.
+bash bindings/test-foreign.sh
