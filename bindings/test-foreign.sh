@@ -25,9 +25,8 @@ fi
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 TARGET_DIR=$(mkdir -p "$TARGET_DIR" && cd "$TARGET_DIR" && pwd)
 
-# The `kaksik` binary from the same build as the tests' (a no-op after
-# scripts/test.sh's build), then the library and its bindings.
-cargo build --locked --workspace --all-targets
+# The workspace build (a no-op after scripts/test.sh's) gives the
+# `kaksik` binary and the library; then the bindings.
 bash bindings/generate.sh debug
 
 echo "--- Kotlin (host JVM)"
