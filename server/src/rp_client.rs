@@ -110,13 +110,18 @@ impl LinkSession {
         rp_name: &str,
         scheme: &str,
     ) -> Result<Self, RpClientError> {
-        let secret = SessionSecret::from_base64(&text(&answer["sessionSecret"])?)
+        let field = |name: &str| {
+            answer[name].as_str().map(str::to_owned).ok_or_else(|| {
+                RpClientError::Unexpected(format!("the session response has no {name}"))
+            })
+        };
+        let secret = SessionSecret::from_base64(&field("sessionSecret")?)
             .map_err(|e| RpClientError::Unexpected(format!("sessionSecret: {e}")))?;
         let session = LinkSession {
             started,
-            session_token: text(&answer["sessionToken"])?,
+            session_token: field("sessionToken")?,
             session_secret: secret,
-            device_link_base: text(&answer["deviceLinkBase"])?,
+            device_link_base: field("deviceLinkBase")?,
             session_type,
             received_at: std::time::Instant::now(),
             rp_name: rp_name.to_owned(),
