@@ -112,9 +112,9 @@ pub async fn open(
         ));
     }
     // Only now: a session that ended still refuses a valid link.
-    let mut open = running_session_unchecked(&mut session, now);
+    transactions::expire(tx.as_mut(), &mut session, now).await?;
+    let mut open = session.state == "RUNNING";
     if !open {
-        tx.update_session(&session).await?;
         tx.commit().await?;
         return Err(DeviceError::new(
             ErrorCode::TransactionExpired,
@@ -159,16 +159,6 @@ pub async fn open(
         ));
     }
     transactions::get(server, device_id, &session.id).await
-}
-
-/// Whether `session` is still running, ending it with TIMEOUT if its time
-/// ran out (the caller writes it back).
-fn running_session_unchecked(session: &mut crate::store::Session, now: i64) -> bool {
-    if session.state == "RUNNING" && session.expires_at <= now {
-        session.state = "COMPLETE".into();
-        session.end_result = Some("TIMEOUT".into());
-    }
-    session.state == "RUNNING"
 }
 
 /// The person agreed to give the RP their signing certificate.

@@ -129,7 +129,11 @@ pub(super) fn awaits_device(session: &Session) -> bool {
 }
 
 /// Ends sessions whose time ran out (read paths call this lazily).
-async fn expire(tx: &mut dyn Tx, session: &mut Session, now: i64) -> Result<(), DeviceError> {
+pub(super) async fn expire(
+    tx: &mut dyn Tx,
+    session: &mut Session,
+    now: i64,
+) -> Result<(), DeviceError> {
     if session.state == "RUNNING" && session.expires_at <= now {
         session.state = "COMPLETE".into();
         session.end_result = Some("TIMEOUT".into());

@@ -13,7 +13,7 @@ use kaksik_core::rp::encoding;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Problem, pem_to_der, required, respond};
+use super::{Problem, check_certificate_level, pem_to_der, required, respond};
 use crate::state::Server;
 
 #[derive(Debug, Deserialize)]
@@ -44,14 +44,7 @@ async fn certificate(
         serde_json::from_value(value).map_err(|e| Problem::bad_request("body", e))?;
     let uuid = required(&body.relying_party_uuid, "relyingPartyUUID")?;
     let name = required(&body.relying_party_name, "relyingPartyName")?;
-    if let Some(level) = &body.certificate_level
-        && !matches!(level.as_str(), "QUALIFIED" | "ADVANCED" | "QSCD")
-    {
-        return Err(Problem::bad_request(
-            "certificateLevel",
-            "must be QUALIFIED, ADVANCED or QSCD",
-        ));
-    }
+    check_certificate_level(body.certificate_level.as_deref())?;
     let mut tx = server.store.begin().await?;
     tx.rp(uuid)
         .await?

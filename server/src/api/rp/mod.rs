@@ -203,6 +203,18 @@ pub(crate) fn respond(result: Result<Value, Problem>) -> Response {
     }
 }
 
+/// `certificateLevel`, when given: one of SK's three levels (every Kaksik
+/// certificate answers as QUALIFIED).
+pub(crate) fn check_certificate_level(level: Option<&str>) -> Result<(), Problem> {
+    match level {
+        None | Some("QUALIFIED" | "ADVANCED" | "QSCD") => Ok(()),
+        Some(_) => Err(Problem::bad_request(
+            "certificateLevel",
+            "must be QUALIFIED, ADVANCED or QSCD",
+        )),
+    }
+}
+
 pub(crate) fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, Problem> {
     value
         .as_deref()

@@ -24,7 +24,7 @@ use kaksik_core::vc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Body, Problem, required};
+use super::{Body, Problem, check_certificate_level, required};
 use crate::device::transactions::SessionRequest;
 use crate::state::Server;
 use crate::store::{Session, Tx};
@@ -372,14 +372,7 @@ async fn answer(server: &Server, tx: &mut dyn Tx, session: &Session) -> Result<V
 
 /// Rules every start shares.
 fn check_common(body: &SessionBody) -> Result<(), Problem> {
-    if let Some(level) = &body.certificate_level
-        && !matches!(level.as_str(), "QUALIFIED" | "ADVANCED" | "QSCD")
-    {
-        return Err(Problem::bad_request(
-            "certificateLevel",
-            "must be QUALIFIED, ADVANCED or QSCD",
-        ));
-    }
+    check_certificate_level(body.certificate_level.as_deref())?;
     if let Some(vc_type) = &body.vc_type
         && vc_type != "numeric4"
     {
