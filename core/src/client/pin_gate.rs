@@ -79,15 +79,7 @@ impl Authenticator {
             )
             .await?;
         let epoch_token = Secret32::random();
-        let plaintext = VaultContents::plaintext(&epoch_token, &share)?;
-        let sealed = vault::seal(
-            &keys.vault,
-            &record.document_number,
-            role,
-            share.epoch(),
-            &plaintext,
-        )
-        .map_err(vault_fault(role))?;
+        let sealed = seal(&keys.vault, record, role, &epoch_token, &share)?;
         self.accounts().put_sealed(&sealed)?;
         self.send_pin_setup(record, role, &keys.proof, evaluation, &epoch_token)
             .await
@@ -148,10 +140,7 @@ impl Authenticator {
         pin: &Pin,
         sealed: &SealedShare,
     ) -> Result<Unlocked, ClientError> {
-        let device_salt = self
-            .accounts()
-            .device_salt()?
-            .ok_or_else(|| ClientError::Storage("the device salt is missing".into()))?;
+        let device_salt = self.stored_device_salt()?;
         let (keys, evaluation) = self
             .evaluate(
                 &path::unlock(transaction_id),
@@ -227,10 +216,7 @@ impl Authenticator {
         new_pin: &Pin,
         unlocked: Unlocked,
     ) -> Result<(), ClientError> {
-        let device_salt = self
-            .accounts()
-            .device_salt()?
-            .ok_or_else(|| ClientError::Storage("the device salt is missing".into()))?;
+        let device_salt = self.stored_device_salt()?;
         let (keys, evaluation) = self
             .evaluate(
                 &path::new_pin(transaction_id),
@@ -240,16 +226,14 @@ impl Authenticator {
                 &device_salt,
             )
             .await?;
-        let share = &unlocked.contents.share;
-        let plaintext = VaultContents::plaintext(&unlocked.contents.epoch_token, share)?;
-        let sealed = vault::seal(
+        let contents = &unlocked.contents;
+        let sealed = seal(
             &keys.vault,
-            &record.document_number,
+            record,
             role,
-            share.epoch(),
-            &plaintext,
-        )
-        .map_err(vault_fault(role))?;
+            &contents.epoch_token,
+            &contents.share,
+        )?;
         let proof = vault::unlock_proof(&keys.proof, evaluation.evaluation_id.as_bytes());
         let mut setup = NewPinSetup {
             unlock_proof_key: B64(keys.proof.to_bytes().expose().to_vec()),
@@ -276,6 +260,13 @@ impl Authenticator {
             );
         }
         Ok(())
+    }
+
+    /// The device salt, which registration stored before any PIN.
+    fn stored_device_salt(&self) -> Result<Secret32, ClientError> {
+        self.accounts()
+            .device_salt()?
+            .ok_or_else(|| ClientError::Storage("the device salt is missing".into()))
     }
 
     /// Blinds the PIN input, has the server at `path` evaluate it, and
@@ -346,6 +337,26 @@ fn unreported_wrong_pin(report_error: ClientError, failed_attempts: u32) -> Clie
         }
         other => other,
     }
+}
+
+/// `share` and its epoch token sealed under `vault_key` for the `role` key
+/// of `record`'s document, at the share's epoch.
+fn seal(
+    vault_key: &VaultKey,
+    record: &AccountRecord,
+    role: KeyRole,
+    epoch_token: &Secret32,
+    share: &DeviceShare,
+) -> Result<SealedShare, ClientError> {
+    let plaintext = VaultContents::plaintext(epoch_token, share)?;
+    vault::seal(
+        vault_key,
+        &record.document_number,
+        role,
+        share.epoch(),
+        &plaintext,
+    )
+    .map_err(vault_fault(role))
 }
 
 /// A vault error other than a wrong PIN: the store holds a blob that is
